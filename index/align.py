@@ -2,7 +2,9 @@
 
 A monotonic dynamic programme over the passage similarity matrix, with "beads" that join up to
 three consecutive passages on either side (paragraph granularity differs between languages) and
-skips for passages with no counterpart. Order matters as much as similarity: translations keep
+skips for passages with no counterpart. A bead earns its similarity above the release's median
+similarity, less a penalty per merged passage (summing vectors averages noise away, so merging
+must earn its place); a skip costs a little. Order matters as much as similarity: translations keep
 the order of paragraphs, so position breaks ties that similarity alone gets wrong.
 """
 
@@ -14,12 +16,14 @@ import numpy as np
 
 from index.embed import Matrix
 
-# Beads (passages taken from side a, side b). Skips score 0; a bead scores its similarity above
-# the release's baseline, so weakly similar pairs are left unaligned.
+# Beads: (passages taken from side a, passages taken from side b).
 _BEADS: tuple[tuple[int, int], ...] = (
     (1, 1), (1, 2), (2, 1), (1, 3), (3, 1), (2, 2), (1, 0), (0, 1),
 )
-_MERGE_PENALTY = 0.02  # per extra passage in a bead: prefer 1–1 when it fits as well
+_MERGE_PENALTY = 0.04  # per extra passage in a bead: merging averages out noise, so it must earn it
+_MIN_BAND = 30
+_BAND_SHARE = 0.05
+_SKIP_COST = 0.02  # leaving a passage unaligned costs a little, so a true split is joined
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +66,20 @@ def align_passages(a: Matrix, b: Matrix, min_margin: float = 0.0) -> list[Bead]:
             continue
         va = _normalised(cum_a[da:] - cum_a[:-da])  # (n - da + 1, d): sums of da passages
         vb = _normalised(cum_b[db:] - cum_b[:-db])
-        gain = va @ vb.T - baseline - _MERGE_PENALTY * (da + db - 2)
-        gains[(da, db)] = gain * (da + db) / 2  # a bead covering more passages earns more
+        gains[(da, db)] = va @ vb.T - baseline - _MERGE_PENALTY * (da + db - 2)
+    # Translations keep paragraph order, so only cells near the diagonal are searched; the band
+    # keeps long documents (thousands of passages) from a quadratic blow-up.
+    band = max(_MIN_BAND, int(_BAND_SHARE * max(n, m)))
     for i in range(n + 1):
-        for j in range(m + 1):
+        centre = i * m // n
+        for j in range(max(0, centre - band), min(m, centre + band) + 1):
             if i == 0 and j == 0:
                 continue
             for da, db in _BEADS:
                 pi, pj = i - da, j - db
                 if pi < 0 or pj < 0 or best[pi, pj] == -np.inf:
                     continue
-                step = 0.0 if da == 0 or db == 0 else float(gains[(da, db)][pi, pj])
+                step = -_SKIP_COST if da == 0 or db == 0 else float(gains[(da, db)][pi, pj])
                 if best[pi, pj] + step > best[i, j]:
                     best[i, j] = best[pi, pj] + step
                     back[i, j] = (da, db)

@@ -1,0 +1,56 @@
+"""Shared fixtures: a fake embedder, the tiny bilingual corpus, paths to shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from index.analyze import Analyzer
+from index.config import IndexSettings
+from index.readers import read_paths
+from index.records import Document
+from index.retriever import Retriever
+from tests.fakes import FakeEmbedder
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "data" / "tiny"
+SHARED = Path(os.environ.get("QIAO_SHARED_DIR", REPO.parent / "shared"))
+XQUAD = Path(os.environ.get("QIAO_XQUAD_DIR", SHARED / "xquad"))
+CORPUS = REPO / "corpus"
+
+
+@pytest.fixture(scope="session")
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> Analyzer:
+    return Analyzer()
+
+
+@pytest.fixture(scope="session")
+def tiny_docs() -> list[Document]:
+    docs, problems = read_paths([TINY])
+    assert problems == []
+    return docs
+
+
+def open_retriever(
+    data_dir: Path, embedder: FakeEmbedder, analyzer: Analyzer, **overrides: object
+) -> Retriever:
+    settings = IndexSettings(data_dir=data_dir, model_dir=data_dir.parent / "models", **overrides)
+    return Retriever.open(settings=settings, embedder=embedder, analyzer=analyzer)
+
+
+@pytest.fixture
+def retriever(tmp_path: Path, fake_embedder: FakeEmbedder, analyzer: Analyzer) -> Retriever:
+    return open_retriever(tmp_path / "data", fake_embedder, analyzer)
+
+
+@pytest.fixture
+def tiny_retriever(retriever: Retriever, tiny_docs: list[Document]) -> Retriever:
+    retriever.upsert(tiny_docs)
+    return retriever
