@@ -1,0 +1,114 @@
+"""Search latency and ingest throughput on the XQuAD dev split, measured in one run.
+
+Ingest throughput is compared with the embedder's own throughput on the same passage texts,
+measured in the same process right before, so machine noise affects both alike.
+
+    .venv/bin/python scripts/bench_search.py [--xquad-dir ../shared/xquad] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from index.analyze import Analyzer
+from index.chunk import embedding_text
+from index.config import IndexSettings
+from index.embed import load_embedder
+from index.prepare import ChunkPlan, passages_for
+from index.retriever import Retriever
+from index.xquad import load_xquad
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--xquad-dir", type=Path, default=Path("../shared/xquad"))
+    parser.add_argument("--queries", type=int, default=300, help="questions per language")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args()
+
+    settings = IndexSettings()
+    embedder = load_embedder(settings)
+    analyzer = Analyzer(settings.user_dict)
+    data = load_xquad(args.xquad_dir)
+    plan = ChunkPlan.from_settings(settings)
+
+    # The embedder alone, on exactly the passage inputs ingest will embed.
+    texts = [embedding_text(d, p) for d in data.documents for p in passages_for(d, embedder, plan)]
+    tokens = sum(embedder.count_tokens(texts))
+    embedder.embed_passages(texts[:16])  # warm-up
+    t0 = time.perf_counter()
+    embedder.embed_passages(texts)
+    embed_s = time.perf_counter() - t0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        retriever = Retriever.open(
+            Path(tmp), settings=settings, embedder=embedder, analyzer=analyzer
+        )
+        t0 = time.perf_counter()
+        retriever.upsert(data.documents)
+        ingest_s = time.perf_counter() - t0
+
+        questions = [q.text for lang in ("en", "zh") for q in data.questions[lang][: args.queries]]
+        for q in questions[:20]:
+            retriever.search(q, k=10)  # warm-up
+        latencies: dict[str, list[float]] = {"hybrid": [], "dense": [], "lexical": []}
+        for mode, lat in latencies.items():
+            for q in questions:
+                t0 = time.perf_counter()
+                retriever.search(q, k=10, mode=mode)  # type: ignore[arg-type]
+                lat.append((time.perf_counter() - t0) * 1000)
+        cross: list[float] = []
+        for q in questions:
+            t0 = time.perf_counter()
+            retriever.search(q, k=10, lang="zh" if q.isascii() else "en")
+            cross.append((time.perf_counter() - t0) * 1000)
+        latencies["hybrid, cross-lingual pivot"] = cross
+        query_embed: list[float] = []
+        for q in questions:
+            t0 = time.perf_counter()
+            embedder.embed_queries([q])
+            query_embed.append((time.perf_counter() - t0) * 1000)
+        latencies["(query embedding only)"] = query_embed
+        stats = retriever.stats()
+
+    figures = {
+        "documents": stats["documents"],
+        "passages": stats["passages"],
+        "passage_tokens": tokens,
+        "embedder_tokens_per_s": round(tokens / embed_s, 1),
+        "ingest_tokens_per_s": round(tokens / ingest_s, 1),
+        "ingest_to_embedder_ratio": round(embed_s / ingest_s, 3),
+        "ingest_seconds": round(ingest_s, 2),
+        "latency_ms": {
+            mode: {
+                "median": round(statistics.median(v), 2),
+                "p95": round(percentile(v, 0.95), 2),
+                "p99": round(percentile(v, 0.99), 2),
+                "n": len(v),
+            }
+            for mode, v in latencies.items()
+        },
+    }
+    print(f"index: {stats['documents']} documents, {stats['passages']} passages, {tokens} tokens")
+    print(f"embedder alone : {figures['embedder_tokens_per_s']:>9} tokens/s")
+    print(f"ingest         : {figures['ingest_tokens_per_s']:>9} tokens/s "
+          f"(ratio {figures['ingest_to_embedder_ratio']}, {figures['ingest_seconds']} s)")
+    print(f"{'search (k=10)':<30}{'median ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
+    for mode, row in figures["latency_ms"].items():  # type: ignore[union-attr]
+        print(f"{mode:<30}{row['median']:>10}{row['p95']:>10}{row['p99']:>10}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
