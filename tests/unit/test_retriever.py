@@ -88,9 +88,9 @@ def test_reingest_replaces_passages_without_stale_vectors(
     total = sum(len(tiny_retriever.passages(d.doc_id)) for d in tiny_retriever.documents())
     snapshot = tiny_retriever._current()
     assert snapshot.dense.size == total == snapshot.n_rows
-    assert [p.text for p in tiny_retriever.passages("library.en")] == [
-        "The aquarium in Pudong adds a shark tunnel.", "Tickets cost 80 yuan."
-    ]
+    passages = tiny_retriever.passages("library.en")
+    assert passages and all(new.text[p.start : p.end] == p.text for p in passages)
+    assert "shark" in passages[0].text and "Tickets" in passages[-1].text
     reopened = open_retriever(tiny_retriever.data_dir, fake_embedder, analyzer)
     assert reopened.document("library.en") == new
     assert reopened._current().dense.size == total
