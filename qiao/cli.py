@@ -196,6 +196,10 @@ def _marked(text: str, start: int, answer: Any) -> str:
 
 
 def main() -> None:
+    import logging
+
+    # jieba reports its dictionary loading on stderr through its own handler: noise for users.
+    logging.getLogger("jieba").setLevel(logging.WARNING)
     try:
         app()
     except QiaoError as exc:
