@@ -13,7 +13,16 @@ if TYPE_CHECKING:
     from index.retriever import Retriever, UpsertReport
     from index.search import Filters
 
-__all__ = ["Counterpart", "Document", "Filters", "Hit", "Passage", "Retriever", "Span", "UpsertReport"]
+__all__ = [
+    "Counterpart",
+    "Document",
+    "Filters",
+    "Hit",
+    "Passage",
+    "Retriever",
+    "Span",
+    "UpsertReport",
+]
 
 _HOMES = {
     "Retriever": "index.retriever",

@@ -18,7 +18,14 @@ from index.embed import Matrix
 
 # Beads: (passages taken from side a, passages taken from side b).
 _BEADS: tuple[tuple[int, int], ...] = (
-    (1, 1), (1, 2), (2, 1), (1, 3), (3, 1), (2, 2), (1, 0), (0, 1),
+    (1, 1),
+    (1, 2),
+    (2, 1),
+    (1, 3),
+    (3, 1),
+    (2, 2),
+    (1, 0),
+    (0, 1),
 )
 _MERGE_PENALTY = 0.04  # per extra passage in a bead: merging averages out noise, so it must earn it
 _MIN_BAND = 30
@@ -39,7 +46,8 @@ class Bead:
 
 def _normalised(v: Matrix) -> Matrix:
     norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    return (v / np.maximum(norm, 1e-12)).astype(np.float32)
+    out: Matrix = (v / np.maximum(norm, 1e-12)).astype(np.float32)
+    return out
 
 
 def align_passages(a: Matrix, b: Matrix, min_margin: float = 0.0) -> list[Bead]:
@@ -98,9 +106,7 @@ def align_passages(a: Matrix, b: Matrix, min_margin: float = 0.0) -> list[Bead]:
     return beads
 
 
-def counterpart_ranges(
-    beads: list[Bead], n_a: int, n_b: int
-) -> tuple[np.ndarray, np.ndarray]:
+def counterpart_ranges(beads: list[Bead], n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-passage counterparts for both sides as float64 arrays (n, 3): [first, end, score].
 
     Passage i of side a aligns with passages [first, end) of side b (and vice versa for the

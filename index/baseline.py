@@ -7,10 +7,14 @@ boundaries in that order; pack pieces up to `size` characters; start the next ch
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 SEPARATORS = ("\n\n", "\n", " ", "")
 
 
-def _pieces(text: str, start: int, end: int, size: int, seps: tuple[str, ...]) -> list[tuple[int, int]]:
+def _pieces(
+    text: str, start: int, end: int, size: int, seps: tuple[str, ...]
+) -> list[tuple[int, int]]:
     """Split [start, end) into spans no longer than `size`, at the coarsest separator possible."""
     if end - start <= size:
         return [(start, end)]
@@ -25,7 +29,7 @@ def _pieces(text: str, start: int, end: int, size: int, seps: tuple[str, ...]) -
         at = text.find(sep, at + len(sep), end)
     cuts.append(end)
     out: list[tuple[int, int]] = []
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in pairwise(cuts):
         if b - a > size:
             out.extend(_pieces(text, a, b, size, rest))
         elif b > a:
@@ -41,8 +45,9 @@ def recursive_chunks(text: str, size: int = 1000, overlap: int = 200) -> list[tu
     for piece in pieces:
         if window and piece[1] - window[0][0] > size:
             chunks.append((window[0][0], window[-1][1]))
-            while window and (window[-1][1] - window[0][0] > overlap
-                              or piece[1] - window[0][0] > size):
+            while window and (
+                window[-1][1] - window[0][0] > overlap or piece[1] - window[0][0] > size
+            ):
                 window.pop(0)
         window.append(piece)
     if window:

@@ -1,4 +1,4 @@
-"""Library configuration: one home for defaults, read from QIAO_* environment variables or `.env`."""
+"""Library configuration: one home for defaults, read from QIAO_* environment or `.env`."""
 
 from __future__ import annotations
 

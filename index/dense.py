@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import faiss
 import numpy as np
@@ -72,7 +72,9 @@ class FaissIndex:
         n = len(queries)
         k = max(1, min(k, self.size)) if self.size else 0
         if k == 0 or n == 0:
-            return np.full((n, max(k, 1)), -1, np.int64), np.full((n, max(k, 1)), -np.inf, np.float32)
+            return np.full((n, max(k, 1)), -1, np.int64), np.full(
+                (n, max(k, 1)), -np.inf, np.float32
+            )
         params = None
         if allowed is not None:
             if not allowed.any():
@@ -80,8 +82,12 @@ class FaissIndex:
             padded = np.zeros(self.size, dtype=bool)
             padded[: len(allowed)] = allowed[: self.size]
             bitmap = np.packbits(padded, bitorder="little")
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(bitmap))
-        scores, rows = self._index.search(np.ascontiguousarray(queries, np.float32), k, params=params)
+            # faiss's generated stubs miss the SWIG overloads used here.
+            engine: Any = faiss
+            params = engine.SearchParameters(sel=engine.IDSelectorBitmap(bitmap))
+        scores, rows = self._index.search(
+            np.ascontiguousarray(queries, np.float32), k, params=params
+        )
         scores = np.where(rows < 0, -np.inf, scores).astype(np.float32)
         return rows.astype(np.int64), scores
 

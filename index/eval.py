@@ -23,7 +23,7 @@ from index.embed import Embedder
 from index.prepare import ChunkPlan, prepare_segments
 from index.readers import detect_lang
 from index.records import Lang
-from index.search import Filters, Mode, SearchParams, search_rows
+from index.search import Filters, SearchParams, search_rows
 from index.snapshot import DocSegment, Snapshot, realign_releases
 from index.xquad import Question, load_xquad
 
@@ -89,8 +89,9 @@ def _metrics(ranks: list[int | None], answer_hits: list[bool] | None) -> Metrics
     hit5 = sum(1 for r in ranks if r is not None and r <= 5) / n
     mrr = sum(1.0 / r for r in ranks if r is not None and r <= K) / n
     ans = sum(answer_hits) / n if answer_hits is not None else None
-    return Metrics(n, round(hit1, 4), round(hit5, 4), round(mrr, 4),
-                   None if ans is None else round(ans, 4))
+    return Metrics(
+        n, round(hit1, 4), round(hit5, 4), round(mrr, 4), None if ans is None else round(ans, 4)
+    )
 
 
 def _golds(q: Question, setting: Setting, gold: Gold) -> list[Question]:
@@ -165,7 +166,9 @@ def evaluate_xquad(
                 if system == "qiao" and hits:
                     span = answer_span(snap, hits[0][0], args[0][i], set(args[1][i]), analyzer)
                     doc_id = snap.segment_at(hits[0][0]).doc_id
-                    answers.append(span is not None and _is_hit(doc_id, span.start, span.end, golds))
+                    answers.append(
+                        span is not None and _is_hit(doc_id, span.start, span.end, golds)
+                    )
                 elif system == "qiao":
                     answers.append(False)
             row[system] = _metrics(ranks, answers if system == "qiao" else None)
@@ -224,7 +227,8 @@ class _RagBaseline:
             golds = _golds(q, setting, gold)
             rank = None
             for r, row in enumerate(line, start=1):
-                if row >= 0 and _is_hit(self.doc_ids[row], *self.spans[row].tolist(), golds):
+                start, end = (int(x) for x in self.spans[row])
+                if row >= 0 and _is_hit(self.doc_ids[row], start, end, golds):
                     rank = r
                     break
             ranks.append(rank)

@@ -27,7 +27,9 @@ def fuse_min_max(lists: Sequence[RankedList], weights: Sequence[float]) -> dict[
     return fused
 
 
-def fuse_rrf(lists: Sequence[RankedList], weights: Sequence[float], k: int = 60) -> dict[int, float]:
+def fuse_rrf(
+    lists: Sequence[RankedList], weights: Sequence[float], k: int = 60
+) -> dict[int, float]:
     """Weighted reciprocal-rank fusion: sum of weight / (k + rank), rank from 1."""
     fused: dict[int, float] = {}
     for scores, weight in zip(lists, weights, strict=True):

@@ -62,7 +62,11 @@ def _sentences_of(doc: Document, passages: Sequence[Passage]) -> list[tuple[int,
 
 
 def _embed_in_batches(
-    embedder: Embedder, texts: list[str], progress: Progress | None, done: int, total: int,
+    embedder: Embedder,
+    texts: list[str],
+    progress: Progress | None,
+    done: int,
+    total: int,
     batch: int = 256,
 ) -> Matrix:
     parts: list[Matrix] = []
@@ -90,7 +94,8 @@ def prepare_segments(
     passage_texts = [embedding_text(doc, p) for doc, ps in chunked for p in ps]
     sentences = [_sentences_of(doc, ps) for doc, ps in chunked]
     sentence_texts = [
-        clean_view(doc.text, s, e).text for (doc, _), sents in zip(chunked, sentences, strict=True)
+        clean_view(doc.text, s, e).text
+        for (doc, _), sents in zip(chunked, sentences, strict=True)
         for _, s, e in sents
     ]
     total = len(passage_texts) + len(sentence_texts)

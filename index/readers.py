@@ -21,7 +21,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import trafilatura
-import yaml  # type: ignore[import-untyped]  # PyYAML comes with python-frontmatter
+import yaml
 from trafilatura.settings import Document as TrafilaturaDocument
 
 from index.errors import DocumentError

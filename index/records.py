@@ -24,9 +24,16 @@ class Document:
 
     @property
     def content_hash(self) -> str:
-        """Hash of everything that affects passages and display; unchanged hash = skip re-embedding."""
+        """Hash of all that affects passages and display; an unchanged hash skips re-embedding."""
         h = hashlib.sha256()
-        for part in (self.release_id, self.lang, self.title, self.date or "", self.url or "", self.text):
+        for part in (
+            self.release_id,
+            self.lang,
+            self.title,
+            self.date or "",
+            self.url or "",
+            self.text,
+        ):
             h.update(part.encode("utf-8"))
             h.update(b"\x00")
         return h.hexdigest()
@@ -58,7 +65,7 @@ class Passage:
 
 @dataclass(frozen=True, slots=True)
 class Counterpart:
-    """The aligned span of the same release in the other language (offsets into its own document)."""
+    """The aligned span of the release in the other language (offsets into its own document)."""
 
     doc_id: str
     lang: Lang

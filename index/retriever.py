@@ -91,7 +91,11 @@ class Retriever:
         path = Path(data_dir) if data_dir is not None else settings.data_dir
         check_data_dir(path)
         retriever = cls(
-            path, settings, embedder, analyzer or Analyzer(settings.user_dict), params or SearchParams()
+            path,
+            settings,
+            embedder,
+            analyzer or Analyzer(settings.user_dict),
+            params or SearchParams(),
         )
         retriever.reload()
         return retriever
@@ -134,7 +138,9 @@ class Retriever:
     def _current(self) -> Snapshot:
         snapshot = self._snapshot
         if snapshot is None:
-            snapshot = Snapshot.empty(self._info.dim if self._info else 1, self.settings.dense_index)
+            snapshot = Snapshot.empty(
+                self._info.dim if self._info else 1, self.settings.dense_index
+            )
         return snapshot
 
     @property
@@ -155,8 +161,11 @@ class Retriever:
 
     def stats(self) -> dict[str, int]:
         snap = self._current()
-        return {"documents": len(snap.segments), "passages": snap.n_rows,
-                "releases": len({s.document.release_id for s in snap.segments.values()})}
+        return {
+            "documents": len(snap.segments),
+            "passages": snap.n_rows,
+            "releases": len({s.document.release_id for s in snap.segments.values()}),
+        }
 
     # -- search ------------------------------------------------------------------------------
 
@@ -212,7 +221,9 @@ class Retriever:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def upsert(self, documents: Sequence[Document], progress: Progress | None = None) -> UpsertReport:
+    def upsert(
+        self, documents: Sequence[Document], progress: Progress | None = None
+    ) -> UpsertReport:
         """Add or replace documents by doc_id in one commit; unchanged content is skipped.
 
         Replaced documents lose all their old passages and vectors; the counterpart links of
@@ -251,8 +262,12 @@ class Retriever:
             for seg in new_segments:
                 segments[seg.doc_id] = seg
             self._commit(segments, releases, info)
-            return UpsertReport(report.added, report.replaced, report.unchanged,
-                                sum(len(s.spans) for s in new_segments))
+            return UpsertReport(
+                report.added,
+                report.replaced,
+                report.unchanged,
+                sum(len(s.spans) for s in new_segments),
+            )
 
     def delete(self, doc_ids: Sequence[str]) -> list[str]:
         """Remove documents (all passages, vectors, terms); returns the ids that existed."""

@@ -95,7 +95,9 @@ def _fuse(lists: list[RankedList], weights: list[float], params: SearchParams) -
     return fuse_min_max(lists, weights)
 
 
-def pivot_to(snapshot: Snapshot, source: dict[int, float], target_mask: Mask | None) -> dict[int, float]:
+def pivot_to(
+    snapshot: Snapshot, source: dict[int, float], target_mask: Mask | None
+) -> dict[int, float]:
     """Map source-language hits onto their aligned passages in the other language version."""
     out: dict[int, float] = {}
     for row, score in source.items():
@@ -134,10 +136,15 @@ def search_rows(
     if lang is not None and params.pivot and mode != "lexical":
         for source_lang in {q for q in query_langs if q != lang}:
             idx = [i for i, q in enumerate(query_langs) if q == source_lang]
-            source_mask = _mask_for(snapshot, source_lang, Filters(
-                release_id=filters.release_id, date_from=filters.date_from,
-                date_to=filters.date_to,
-            ))
+            source_mask = _mask_for(
+                snapshot,
+                source_lang,
+                Filters(
+                    release_id=filters.release_id,
+                    date_from=filters.date_from,
+                    date_to=filters.date_to,
+                ),
+            )
             source = ranked_lists(
                 snapshot, vectors[idx], [terms[i] for i in idx], source_mask, mode, params
             )

@@ -131,14 +131,10 @@ class Snapshot:
         self.row_lang = doc_lang[self.row_doc] if counts else np.zeros(0, np.int8)
         self.row_date = doc_date[self.row_doc] if counts else np.zeros(0, np.int64)
         segs = [self.segments[d] for d in self.doc_order]
-        self.spans = (
-            np.concatenate([s.spans for s in segs]) if segs else np.zeros((0, 2), np.int64)
-        )
+        self.spans = np.concatenate([s.spans for s in segs]) if segs else np.zeros((0, 2), np.int64)
         s_counts = [len(s.sentence_spans) for s in segs]
         s_offsets = np.concatenate([[0], np.cumsum(s_counts, dtype=np.int64)]).astype(np.int64)
-        self.sentence_offset = {
-            d: int(o) for d, o in zip(self.doc_order, s_offsets, strict=False)
-        }
+        self.sentence_offset = {d: int(o) for d, o in zip(self.doc_order, s_offsets, strict=False)}
         if segs and sum(s_counts):
             rows = np.concatenate(
                 [s.sentence_spans[:, 0] + self.row_offset[s.doc_id] for s in segs]
@@ -200,7 +196,7 @@ class Snapshot:
             return m if mask is None else mask & m
 
         if lang is not None:
-            mask = both(self.row_lang == LANGS.index(lang))  # type: ignore[arg-type]
+            mask = both(self.row_lang == LANGS.index(lang))
         if release_ids is not None or doc_ids is not None:
             wanted_releases = set(release_ids or ())
             wanted_docs = set(doc_ids or ())

@@ -207,8 +207,11 @@ def _write_generation(folder: Path, snapshot: Snapshot, info: BuildInfo) -> None
         "format": FORMAT_VERSION,
         **asdict(info),
         "versions": _library_versions(),
-        "counts": {"documents": len(segs), "passages": snapshot.n_rows,
-                   "sentences": len(local_sentences)},
+        "counts": {
+            "documents": len(segs),
+            "passages": snapshot.n_rows,
+            "sentences": len(local_sentences),
+        },
         "files": {str(p.relative_to(folder)): _sha256(p) for p in files},
     }
     (folder / "manifest.json").write_text(

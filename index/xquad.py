@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from index.errors import QiaoError
 from index.records import Document, Lang
@@ -30,7 +31,7 @@ class XQuAD:
     questions: dict[Lang, list[Question]]  # same order in both languages: questions[l][i] pair
 
 
-def _load(path: Path) -> list[dict[str, object]]:
+def _load(path: Path) -> list[dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))["data"]
     except FileNotFoundError as exc:
@@ -49,7 +50,6 @@ def load_xquad(directory: Path, articles: int | None = None) -> XQuAD:
     for lang in langs:
         data = _load(directory / f"xquad-dev.{lang}.json")
         for number, article in enumerate(data[:articles]):
-            assert isinstance(article, dict)
             release_id = f"xquad-{number:02d}"
             doc_id = f"{release_id}.{lang}"
             parts: list[str] = []
@@ -60,8 +60,14 @@ def load_xquad(directory: Path, articles: int | None = None) -> XQuAD:
                     answer = qa["answers"][0]
                     start = offset + answer["answer_start"]
                     questions[lang].append(
-                        Question(qa["id"], lang, qa["question"], doc_id, start,
-                                 start + len(answer["text"]))
+                        Question(
+                            qa["id"],
+                            lang,
+                            qa["question"],
+                            doc_id,
+                            start,
+                            start + len(answer["text"]),
+                        )
                     )
                 parts.append(context)
                 offset += len(context) + len(PARAGRAPH_SEPARATOR)

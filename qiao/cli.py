@@ -17,7 +17,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from index.config import IndexSettings
 from index.errors import QiaoError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Qiao (桥): bilingual search.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Qiao (桥): bilingual search.",
+)
 model_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect the embedding model.")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate retrieval quality.")
 app.add_typer(model_app, name="model")
@@ -43,8 +48,12 @@ def _settings(data_dir: Path | None = None) -> IndexSettings:
 def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
     """A progress bar on stderr; the callback takes (done, total)."""
     with Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True,
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)
 
@@ -63,8 +72,9 @@ def model_prepare() -> None:
     from index.model_prep import prepare_model
 
     settings = _settings()
-    with Progress(TextColumn("{task.description}"), BarColumn(), console=err,
-                  transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), console=err, transient=True
+    ) as bar:
         task = bar.add_task("preparing model", total=1.0)
 
         def report(stage: str, fraction: float) -> None:
@@ -83,8 +93,10 @@ def model_info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     if as_json:
         print(json.dumps(asdict(info), default=str))
         return
-    out.print(f"model      {info.model_id}\ndimension  {info.dim}\nmax tokens {info.max_tokens}\n"
-              f"path       {info.path}\nsize       {info.size_bytes / 1e6:.1f} MB")
+    out.print(
+        f"model      {info.model_id}\ndimension  {info.dim}\nmax tokens {info.max_tokens}\n"
+        f"path       {info.path}\nsize       {info.size_bytes / 1e6:.1f} MB"
+    )
 
 
 # -- ingest / delete ---------------------------------------------------------------------------
@@ -170,13 +182,18 @@ def search(
     if not hits:
         out.print("no results")
     for rank, hit in enumerate(hits, start=1):
-        out.print(f"[bold]{rank}. {hit.title}[/] [dim]{hit.lang} {hit.doc_id}"
-                  f" [{hit.start}:{hit.end}] score {hit.score:.3f}[/]", highlight=False)
+        out.print(
+            f"[bold]{rank}. {hit.title}[/] [dim]{hit.lang} {hit.doc_id}"
+            f" [{hit.start}:{hit.end}] score {hit.score:.3f}[/]",
+            highlight=False,
+        )
         out.print(_marked(hit.text, hit.start, hit.answer), highlight=False)
         if hit.counterpart:
             cp = hit.counterpart
-            out.print(f"  [dim]↔ {cp.doc_id} [{cp.start}:{cp.end}] {cp.score:.2f}[/] "
-                      f"{_short(cp.text)}", highlight=False)
+            out.print(
+                f"  [dim]↔ {cp.doc_id} [{cp.start}:{cp.end}] {cp.score:.2f}[/] {_short(cp.text)}",
+                highlight=False,
+            )
         out.print()
 
 
@@ -191,8 +208,13 @@ def _marked(text: str, start: int, answer: Any) -> str:
     if answer is None:
         return escape(_short(text, 600))
     a, b = answer.start - start, answer.end - start
-    return (escape(" ".join(text[:a].split())) + " [reverse]" + escape(" ".join(text[a:b].split()))
-            + "[/] " + escape(" ".join(text[b:].split())))
+    return (
+        escape(" ".join(text[:a].split()))
+        + " [reverse]"
+        + escape(" ".join(text[a:b].split()))
+        + "[/] "
+        + escape(" ".join(text[b:].split()))
+    )
 
 
 def main() -> None:
@@ -231,11 +253,23 @@ def eval_xquad(
 
     settings = _settings()
     params = SearchParams()
-    overrides = {"lexical_weight": lexical_weight, "pivot_weight": pivot_weight, "fusion": fusion}
-    params = replace(params, **{k: v for k, v in overrides.items() if v is not None})
+    if lexical_weight is not None:
+        params = replace(params, lexical_weight=lexical_weight)
+    if pivot_weight is not None:
+        params = replace(params, pivot_weight=pivot_weight)
+    if fusion is not None:
+        if fusion not in ("minmax", "rrf"):
+            raise QiaoError(f"--fusion must be minmax or rrf, got {fusion!r}")
+        params = replace(params, fusion=fusion)  # type: ignore[arg-type]
     embedder = load_embedder(settings)
-    report = evaluate_xquad(xquad_dir, embedder, settings, params, articles,
-                            log=lambda msg: err.print(f"[dim]{msg}…[/]"))
+    report = evaluate_xquad(
+        xquad_dir,
+        embedder,
+        settings,
+        params,
+        articles,
+        log=lambda msg: err.print(f"[dim]{msg}…[/]"),
+    )
     table = Table(title=f"XQuAD retrieval ({embedder.model_id})")
     table.add_column("setting")
     for system in SYSTEMS:
@@ -245,8 +279,13 @@ def eval_xquad(
     table.add_column("answer @1", justify="right")
     for name, row in report.results.items():
         q = row["qiao"]
-        table.add_row(name, *[f"{row[s].hit1:.3f}" for s in SYSTEMS], f"{q.hit5:.3f}",
-                      f"{q.mrr10:.3f}", f"{q.answer_hit1:.3f}")
+        table.add_row(
+            name,
+            *[f"{row[s].hit1:.3f}" for s in SYSTEMS],
+            f"{q.hit5:.3f}",
+            f"{q.mrr10:.3f}",
+            f"{q.answer_hit1:.3f}",
+        )
     out.print(table)
     out.print(f"mean passage length (chars): {report.passage_chars}; passages: {report.passages}")
     if json_out:

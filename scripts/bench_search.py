@@ -101,8 +101,10 @@ def main() -> None:
     }
     print(f"index: {stats['documents']} documents, {stats['passages']} passages, {tokens} tokens")
     print(f"embedder alone : {figures['embedder_tokens_per_s']:>9} tokens/s")
-    print(f"ingest         : {figures['ingest_tokens_per_s']:>9} tokens/s "
-          f"(ratio {figures['ingest_to_embedder_ratio']}, {figures['ingest_seconds']} s)")
+    print(
+        f"ingest         : {figures['ingest_tokens_per_s']:>9} tokens/s "
+        f"(ratio {figures['ingest_to_embedder_ratio']}, {figures['ingest_seconds']} s)"
+    )
     print(f"{'search (k=10)':<30}{'median ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
     for mode, row in figures["latency_ms"].items():  # type: ignore[union-attr]
         print(f"{mode:<30}{row['median']:>10}{row['p95']:>10}{row['p99']:>10}")

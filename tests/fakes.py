@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from itertools import pairwise
 
 import numpy as np
 
@@ -15,7 +16,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9]+|[\u4e00-\u9fff]")
 def _features(text: str) -> list[str]:
     tokens = [t.lower() for t in _TOKEN.findall(text)]
     cjk = [t for t in tokens if len(t) == 1 and "\u4e00" <= t <= "\u9fff"]
-    bigrams = [a + b for a, b in zip(cjk, cjk[1:], strict=False)]
+    bigrams = [a + b for a, b in pairwise(cjk)]
     return tokens + bigrams
 
 
@@ -39,7 +40,7 @@ class FakeEmbedder:
         return self._max_tokens
 
     def count_tokens(self, texts: list[str], *, query: bool = False) -> list[int]:
-        # Roughly like a subword model: a token per CJK char, ~1.3 per English word, + prompt/specials.
+        # Like a subword model: a token per CJK char, ~1.3 per English word, plus prompt/specials.
         extra = 5 if query else 6
         return [len(_TOKEN.findall(t)) * 4 // 3 + extra for t in texts]
 

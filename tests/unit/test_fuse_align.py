@@ -52,7 +52,9 @@ def test_alignment_joins_a_passage_split_in_two() -> None:
     a = topics
     # Side b splits topic 1 into two halves that together point at it.
     half = _unit(rng.standard_normal((1, 64)))
-    b = _unit(np.vstack([topics[0], topics[1] + half[0], topics[1] - half[0], topics[2], topics[3]]))
+    b = _unit(
+        np.vstack([topics[0], topics[1] + half[0], topics[1] - half[0], topics[2], topics[3]])
+    )
     beads = align_passages(a, b)
     spans = [(x.a_start, x.a_end, x.b_start, x.b_end) for x in beads]
     assert spans == [(0, 1, 0, 1), (1, 2, 1, 3), (2, 3, 3, 4), (3, 4, 4, 5)]

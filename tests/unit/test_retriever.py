@@ -65,7 +65,9 @@ def test_release_and_date_filters(tiny_retriever: Retriever) -> None:
     hits = tiny_retriever.search("the", k=10, filters=Filters(release_id="metro-line"))
     assert hits and {h.release_id for h in hits} == {"metro-line"}
     hits = tiny_retriever.search(
-        "district", k=10, filters=Filters(date_from=dt.date(2024, 4, 1), date_to=dt.date(2024, 12, 31))
+        "district",
+        k=10,
+        filters=Filters(date_from=dt.date(2024, 4, 1), date_to=dt.date(2024, 12, 31)),
     )
     assert hits and {h.release_id for h in hits} == {"river-cleanup"}
 
@@ -76,8 +78,11 @@ def test_counterpart_is_none_without_other_version(tiny_retriever: Retriever) ->
 
 
 def test_reingest_replaces_passages_without_stale_vectors(
-    tiny_retriever: Retriever, tiny_docs: list[Document], tmp_path: Path,
-    fake_embedder: FakeEmbedder, analyzer: Analyzer,
+    tiny_retriever: Retriever,
+    tiny_docs: list[Document],
+    tmp_path: Path,
+    fake_embedder: FakeEmbedder,
+    analyzer: Analyzer,
 ) -> None:
     old = next(d for d in tiny_docs if d.doc_id == "library.en")
     new = replace(old, text="The aquarium in Pudong adds a shark tunnel.\n\nTickets cost 80 yuan.")
@@ -105,7 +110,9 @@ def test_lexical_search_never_returns_replaced_text(
     assert tiny_retriever.search("bicycles", k=10, mode="lexical")[0].doc_id == "library.en"
 
 
-def test_unchanged_document_is_skipped(tiny_retriever: Retriever, tiny_docs: list[Document]) -> None:
+def test_unchanged_document_is_skipped(
+    tiny_retriever: Retriever, tiny_docs: list[Document]
+) -> None:
     generation = tiny_retriever.generation
     report = tiny_retriever.upsert(tiny_docs)
     assert sorted(report.unchanged) == sorted(d.doc_id for d in tiny_docs)
