@@ -28,9 +28,9 @@ class IndexSettings(BaseSettings):
     model: str = DEFAULT_MODEL
     model_dir: Path = Field(default_factory=_default_model_dir)
     # Passage length targets in characters; the embedder's token window is a hard cap on top.
-    chunk_target_chars_en: int = 600
-    chunk_target_chars_zh: int = 200
-    chunk_max_chars_en: int = 850
-    chunk_max_chars_zh: int = 300
+    chunk_target_chars_en: int = 800
+    chunk_target_chars_zh: int = 280
+    chunk_max_chars_en: int = 1500
+    chunk_max_chars_zh: int = 500
     dense_index: str = "Flat"  # a faiss index_factory string, e.g. "HNSW32"
     user_dict: Path | None = None  # extra jieba terms, one per line

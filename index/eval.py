@@ -100,20 +100,34 @@ def _golds(q: Question, setting: Setting, gold: Gold) -> list[Question]:
     return [gold[(q.qid, setting.lang)]]
 
 
-def evaluate_xquad(
+@dataclass
+class PreparedBench:
+    """XQuAD indexed in memory once (passages, sentences, questions embedded), ready to be
+    searched with any SearchParams: tuning reuses one embedding pass."""
+
+    questions: dict[Lang, list[Question]]
+    gold: Gold
+    snapshots: dict[str, Snapshot]
+    qvecs: dict[Lang, np.ndarray]
+    qterms: dict[Lang, list[list[str]]]
+    qlangs: dict[Lang, list[str]]
+    analyzer: Analyzer
+    rag: _RagBaseline
+    report: EvalReport
+
+
+def prepare_bench(
     directory: Path,
     embedder: Embedder,
     settings: IndexSettings | None = None,
-    params: SearchParams | None = None,
     articles: int | None = None,
     log: Callable[[str], None] = lambda _: None,
-) -> EvalReport:
-    """Index XQuAD in memory (one embedding pass), run every setting and baseline."""
+) -> PreparedBench:
+    """Read XQuAD, chunk and embed it, build the three indexes (both/en-only/zh-only)."""
     settings = settings or IndexSettings()
-    params = params or SearchParams()
     analyzer = Analyzer(settings.user_dict)
     data = load_xquad(directory, articles)
-    report = EvalReport(params=asdict(params))
+    report = EvalReport()
     gold: Gold = {(q.qid, q.lang): q for qs in data.questions.values() for q in qs}
 
     t0 = time.perf_counter()
@@ -121,7 +135,7 @@ def evaluate_xquad(
     segments = prepare_segments(
         data.documents, embedder, analyzer, ChunkPlan.from_settings(settings)
     )
-    report.timings["prepare"] = time.perf_counter() - t0
+    report.timings["prepare"] = round(time.perf_counter() - t0, 2)
     by_id = {s.doc_id: s for s in segments}
     releases = {s.document.release_id for s in segments}
     snapshots = {
@@ -136,46 +150,79 @@ def evaluate_xquad(
 
     log("embedding questions")
     t0 = time.perf_counter()
-    qtexts = {lang: [q.text for q in data.questions[lang]] for lang in ("en", "zh")}
-    qvecs = {lang: embedder.embed_queries(qtexts[lang]) for lang in ("en", "zh")}
-    qterms = {lang: analyzer.terms_batch(qtexts[lang]) for lang in ("en", "zh")}
-    qlangs = {lang: [detect_lang(t) for t in qtexts[lang]] for lang in ("en", "zh")}
-    report.timings["embed_questions"] = time.perf_counter() - t0
+    langs: tuple[Lang, Lang] = ("en", "zh")
+    qtexts = {lang: [q.text for q in data.questions[lang]] for lang in langs}
+    qvecs = {lang: embedder.embed_queries(qtexts[lang]) for lang in langs}
+    qterms = {lang: analyzer.terms_batch(qtexts[lang]) for lang in langs}
+    qlangs: dict[Lang, list[str]] = {lang: [detect_lang(t) for t in qtexts[lang]] for lang in langs}
+    report.timings["embed_questions"] = round(time.perf_counter() - t0, 2)
 
     log("baseline chunks")
     rag = _RagBaseline.build(data.documents, embedder)
+    return PreparedBench(
+        data.questions, gold, snapshots, qvecs, qterms, qlangs, analyzer, rag, report
+    )
 
+
+def run_bench(
+    bench: PreparedBench,
+    params: SearchParams,
+    baselines: bool = True,
+    log: Callable[[str], None] = lambda _: None,
+) -> EvalReport:
+    """Every setting with `params`; with `baselines`, also BM25-only, dense-only and RAG."""
+    report = replace(
+        bench.report, results={}, params=asdict(params), timings=dict(bench.report.timings)
+    )
     t0 = time.perf_counter()
     for setting in SETTINGS:
         log(setting.name)
-        snap = snapshots[setting.index]
-        questions = data.questions[setting.query_lang]
-        args = (qvecs[setting.query_lang], qterms[setting.query_lang], qlangs[setting.query_lang])
+        snap = bench.snapshots[setting.index]
+        questions = bench.questions[setting.query_lang]
+        ql = setting.query_lang
+        args = (bench.qvecs[ql], bench.qterms[ql], bench.qlangs[ql])
+        systems: list[tuple[str, str, SearchParams]] = [("qiao", "hybrid", params)]
+        if baselines:
+            systems += [
+                ("bm25", "lexical", replace(params, pivot=False)),
+                ("dense", "dense", replace(params, pivot=False)),
+            ]
         row: dict[str, Metrics] = {}
-        for system, mode, p in (
-            ("qiao", "hybrid", params),
-            ("bm25", "lexical", replace(params, pivot=False)),
-            ("dense", "dense", replace(params, pivot=False)),
-        ):
+        for system, mode, p in systems:
             ranked = search_rows(snap, *args, K, setting.lang, mode, Filters(), p)  # type: ignore[arg-type]
             ranks: list[int | None] = []
             answers: list[bool] = []
             for i, (q, hits) in enumerate(zip(questions, ranked, strict=True)):
-                golds = _golds(q, setting, gold)
+                golds = _golds(q, setting, bench.gold)
                 ranks.append(_rank(snap, hits, golds))
-                if system == "qiao" and hits:
-                    span = answer_span(snap, hits[0][0], args[0][i], set(args[1][i]), analyzer)
-                    doc_id = snap.segment_at(hits[0][0]).doc_id
-                    answers.append(
-                        span is not None and _is_hit(doc_id, span.start, span.end, golds)
-                    )
-                elif system == "qiao":
-                    answers.append(False)
+                if system != "qiao":
+                    continue
+                span = (
+                    answer_span(snap, hits[0][0], args[0][i], set(args[1][i]), bench.analyzer)
+                    if hits
+                    else None
+                )
+                doc_id = snap.segment_at(hits[0][0]).doc_id if hits else ""
+                answers.append(span is not None and _is_hit(doc_id, span.start, span.end, golds))
             row[system] = _metrics(ranks, answers if system == "qiao" else None)
-        row["rag"] = rag.evaluate(qvecs[setting.query_lang], questions, setting, gold)
+        if baselines:
+            row["rag"] = bench.rag.evaluate(bench.qvecs[ql], questions, setting, bench.gold)
         report.results[setting.name] = row
-    report.timings["search_all_settings"] = time.perf_counter() - t0
+    report.timings["search_all_settings"] = round(time.perf_counter() - t0, 2)
     return report
+
+
+def evaluate_xquad(
+    directory: Path,
+    embedder: Embedder,
+    settings: IndexSettings | None = None,
+    params: SearchParams | None = None,
+    articles: int | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> EvalReport:
+    """Index XQuAD in memory (one embedding pass), run every setting and baseline."""
+    bench = prepare_bench(directory, embedder, settings, articles, log)
+    return run_bench(bench, params or SearchParams(), log=log)
 
 
 def _only(segments: dict[str, DocSegment], lang: str) -> dict[str, DocSegment]:
@@ -211,7 +258,7 @@ class _RagBaseline:
                 langs.append(doc.lang)  # type: ignore[attr-defined]
                 spans.append((s, e))
                 texts.append(doc.text[s:e])  # type: ignore[attr-defined]
-        index = FaissIndex.from_vectors(embedder.embed_passages(texts))
+        index = FaissIndex.from_vectors(embedder.embed_passages(_truncated(texts, embedder)))
         return cls(doc_ids, np.array(langs), np.array(spans, dtype=np.int64), index)
 
     def evaluate(
@@ -233,3 +280,16 @@ class _RagBaseline:
                     break
             ranks.append(rank)
         return _metrics(ranks, None)
+
+
+def _truncated(texts: list[str], embedder: Embedder) -> list[str]:
+    """Cut texts to the model window, as typical RAG stacks silently do (the chunk span stays
+    whole: that is what such a system returns and cites)."""
+    out = list(texts)
+    while True:
+        counts = embedder.count_tokens(out)
+        long = [i for i, c in enumerate(counts) if c > embedder.max_tokens]
+        if not long:
+            return out
+        for i in long:
+            out[i] = out[i][: int(len(out[i]) * 0.9)]

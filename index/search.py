@@ -39,6 +39,11 @@ class SearchParams:
 
     candidates: int = 50
     lexical_weight: float = 0.3
+    # Lexical weight when the query is not in the language searched: only names and numbers
+    # can match across languages, so BM25 is mostly noise there.
+    cross_lexical_weight: float = 0.1
+    # Share of the dense score that comes from the passage's best-matching sentence.
+    sentence_weight: float = 0.3
     fusion: Fusion = "minmax"
     pivot: bool = True
     pivot_weight: float = 0.6
@@ -69,24 +74,62 @@ def ranked_lists(
     mask: Mask | None,
     mode: Mode,
     params: SearchParams,
+    cross_lingual: Sequence[bool] | None = None,
 ) -> list[dict[int, float]]:
-    """Per query, the fused {row: score} among `mask` rows (scores comparable within a query)."""
+    """Per query, the fused {row: score} among `mask` rows (scores comparable within a query).
+
+    Dense evidence is the passage vector and, with `sentence_weight`, the passage's best
+    sentence; lexical evidence is BM25, weighted down for `cross_lingual` queries.
+    """
     n = len(terms)
     if snapshot.n_rows == 0 or (mask is not None and not mask.any()):
         return [{} for _ in range(n)]
     c = min(params.candidates, snapshot.n_rows)
-    dense: list[dict[int, float]] = [{} for _ in range(n)]
-    lexical: list[dict[int, float]] = [{} for _ in range(n)]
+    empty: list[dict[int, float]] = [{} for _ in range(n)]
+    dense, sentences, lexical = empty, empty, empty
     if mode != "lexical":
         dense = _as_lists(*snapshot.dense.search(vectors, c, mask))
+        if params.sentence_weight > 0:
+            sentences = _best_sentence_lists(snapshot, vectors, mask, 3 * c)
     if mode != "dense":
         lexical = _as_lists(*snapshot.lexical.search(terms, c, mask))
-    if mode == "dense":
-        return dense
     if mode == "lexical":
         return lexical
-    w = params.lexical_weight
-    return [_fuse([d, lx], [1.0 - w, w], params) for d, lx in zip(dense, lexical, strict=True)]
+    s = params.sentence_weight
+    out: list[dict[int, float]] = []
+    for i in range(n):
+        if mode == "dense":
+            w = 0.0
+        elif cross_lingual is not None and cross_lingual[i]:
+            w = params.cross_lexical_weight
+        else:
+            w = params.lexical_weight
+        lists: list[RankedList] = [dense[i], sentences[i], lexical[i]]
+        out.append(_fuse(lists, [(1.0 - w) * (1.0 - s), (1.0 - w) * s, w], params))
+    return out
+
+
+def _best_sentence_lists(
+    snapshot: Snapshot, vectors: Matrix, mask: Mask | None, k: int
+) -> list[dict[int, float]]:
+    """Per query, {row: best sentence similarity} over the top-k sentences."""
+    n_sentences = len(snapshot.sentence_spans)
+    if n_sentences == 0:
+        return [{} for _ in range(len(vectors))]
+    ids, scores = snapshot.sentence_dense.search(
+        vectors, min(k, n_sentences), snapshot.sentence_mask(mask)
+    )
+    out: list[dict[int, float]] = []
+    rows_of = snapshot.sentence_spans[:, 0]
+    for id_line, score_line in zip(ids.tolist(), scores.tolist(), strict=True):
+        best: dict[int, float] = {}
+        for sid, score in zip(id_line, score_line, strict=True):
+            if sid >= 0:
+                row = int(rows_of[sid])
+                if score > best.get(row, -np.inf):
+                    best[row] = score
+        out.append(best)
+    return out
 
 
 def _fuse(lists: list[RankedList], weights: list[float], params: SearchParams) -> dict[int, float]:
@@ -131,7 +174,8 @@ def search_rows(
     question when the release exists in both languages.
     """
     target_mask = _mask_for(snapshot, lang, filters)
-    direct = ranked_lists(snapshot, vectors, terms, target_mask, mode, params)
+    cross = [lang is not None and q != lang for q in query_langs]
+    direct = ranked_lists(snapshot, vectors, terms, target_mask, mode, params, cross)
     results: list[dict[int, float]] = list(direct)
     if lang is not None and params.pivot and mode != "lexical":
         for source_lang in {q for q in query_langs if q != lang}:

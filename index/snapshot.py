@@ -115,6 +115,7 @@ class Snapshot:
     sentence_spans: IntArray = field(init=False)
     sentence_vectors: Matrix = field(init=False)
     passage_sentences: IntArray = field(init=False)  # (rows, 2): first, end into sentences
+    sentence_dense: FaissIndex = field(init=False)  # exact index over sentence_vectors
 
     def __post_init__(self) -> None:
         self.doc_order = list(self.segments)
@@ -151,6 +152,14 @@ class Snapshot:
         first = np.searchsorted(sent_rows, np.arange(n_rows), side="left")
         end = np.searchsorted(sent_rows, np.arange(n_rows), side="right")
         self.passage_sentences = np.column_stack([first, end]).astype(np.int64)
+        # Sentences are few per passage; an exact index over them is rebuilt, not stored.
+        self.sentence_dense = FaissIndex.from_vectors(self.sentence_vectors)
+
+    def sentence_mask(self, row_mask: Mask | None) -> Mask | None:
+        """The sentences whose passages are allowed by `row_mask`."""
+        if row_mask is None:
+            return None
+        return row_mask[self.sentence_spans[:, 0]] if len(self.sentence_spans) else row_mask[:0]
 
     @classmethod
     def build(
