@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from index.analyze import Analyzer
-from index.answer import hits_for
+from index.answer import counterpart_of, hits_for
 from index.config import IndexSettings
 from index.embed import Embedder, Matrix
 from index.errors import EmptyInput, QiaoError
 from index.prepare import ChunkPlan, Progress, prepare_segments
 from index.readers import detect_lang
-from index.records import LANGS, Document, Hit, Passage
+from index.records import LANGS, Counterpart, Document, Hit, Passage
 from index.search import MODES, Filters, Mode, SearchParams, search_rows
 from index.snapshot import DocSegment, Snapshot, realign_releases
 from index.store import (
@@ -158,6 +158,15 @@ class Retriever:
     def passages(self, doc_id: str) -> list[Passage]:
         seg = self._current().segments.get(doc_id)
         return seg.passages() if seg else []
+
+    def counterparts(self, doc_id: str) -> list[Counterpart | None]:
+        """The aligned span of the other language version for each passage of `doc_id`."""
+        snapshot = self._current()
+        if doc_id not in snapshot.segments:
+            return []
+        first = snapshot.row_offset[doc_id]
+        count = len(snapshot.segments[doc_id].spans)
+        return [counterpart_of(snapshot, row) for row in range(first, first + count)]
 
     def stats(self) -> dict[str, int]:
         snap = self._current()

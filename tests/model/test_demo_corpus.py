@@ -1,0 +1,92 @@
+"""The demo corpus with the real model: answers a reader would want, alignment, exact spans."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from index.analyze import Analyzer
+from index.config import IndexSettings
+from index.embed import SentenceTransformerEmbedder
+from index.readers import read_paths
+from index.retriever import Retriever
+
+pytestmark = pytest.mark.model
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+EN, ZH = "qingpu-briefing-2023-09-05.en", "qingpu-briefing-2023-09-05.zh"
+
+
+@pytest.fixture(scope="module")
+def demo(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+) -> Retriever:
+    docs, problems = read_paths([CORPUS])
+    assert problems == []
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    retriever = Retriever.open(
+        data_dir, settings=IndexSettings(data_dir=data_dir), embedder=embedder, analyzer=Analyzer()
+    )
+    retriever.upsert(docs)
+    return retriever
+
+
+def test_demo_corpus_is_one_release_in_two_languages(demo: Retriever) -> None:
+    docs = {d.doc_id: d for d in demo.documents()}
+    assert set(docs) == {EN, ZH}
+    assert docs[EN].release_id == docs[ZH].release_id
+    assert docs[EN].date == docs[ZH].date == "2023-09-05"
+    assert docs[EN].text == (CORPUS / f"{EN}.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("question", "lang", "expected"),
+    [
+        ("Who is the Secretary of the CPC Qingpu District Committee?", "en", "Xu Jian"),
+        ("青浦区委书记是谁？", "zh", "徐建"),
+        ("Who is the Secretary of the CPC Qingpu District Committee?", "zh", "徐建"),
+        ("青浦区委书记是谁？", "en", "Xu Jian"),
+        ("How much were the procurement orders signed at the CIIE?", "en", "4.4 billion"),
+        ("进博会累计采购订单金额是多少？", "zh", "44亿美元"),
+    ],
+)
+def test_reader_questions_find_the_answer(
+    demo: Retriever, question: str, lang: str, expected: str
+) -> None:
+    hits = demo.search(question, k=3, lang=lang)
+    assert hits and hits[0].lang == lang
+    assert expected in hits[0].text
+    assert hits[0].counterpart is not None
+
+
+def test_digital_innovation_highland_plans_are_found_in_both_languages(demo: Retriever) -> None:
+    en = demo.search("What are the plans for the digital innovation highland?", k=3, lang="en")
+    zh = demo.search("打造数字创新高地有哪些举措？", k=3, lang="zh")
+    assert any("digital" in h.text.lower() for h in en[:1])
+    assert any("数字" in h.text for h in zh[:1])
+
+
+def _numbers(text: str) -> set[str]:
+    # Percentages and plain numbers of 3+ digits are written the same way in both versions.
+    return set(re.findall(r"\d+(?:\.\d+)?%|\b\d{3,}\b", text))
+
+
+def test_alignment_pairs_passages_that_translate_each_other(demo: Retriever) -> None:
+    zh_text = demo.document(ZH).text  # type: ignore[union-attr]
+    checked = 0
+    for passage, counterpart in zip(demo.passages(EN), demo.counterparts(EN), strict=True):
+        wanted = {n for n in _numbers(passage.text) if n in zh_text}
+        if not wanted:
+            continue
+        assert counterpart is not None, f"no counterpart for {passage.passage_id}"
+        assert wanted <= _numbers(counterpart.text), (passage.text, counterpart.text)
+        checked += 1
+    assert checked >= 5
+
+
+def test_every_span_in_the_demo_index_is_exact(demo: Retriever) -> None:
+    for doc in demo.documents():
+        for p in demo.passages(doc.doc_id):
+            assert doc.text[p.start : p.end] == p.text

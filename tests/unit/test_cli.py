@@ -1,0 +1,78 @@
+"""The `qiao` command end to end with the fake embedder: bad input, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import index.embed
+from qiao import cli
+from tests.fakes import FakeEmbedder
+
+
+@pytest.fixture(autouse=True)
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index.embed, "load_embedder", lambda settings=None: FakeEmbedder())
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli.app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_ingest_reports_each_bad_file_and_keeps_the_good_ones(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.en.txt").write_text("The harbour ferry now runs every ten minutes.\n")
+    (docs / "binary.txt").write_bytes(b"\x00\x01\x02\x00garbage\x00")
+    (docs / "empty.txt").write_text("")
+    (docs / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    (docs / "notes.xyz").write_text("unknown extension")
+    good_line = {"release_id": "r1", "lang": "zh", "title": "渡轮", "text": "渡轮每十分钟一班。"}
+    (docs / "batch.jsonl").write_text(
+        json.dumps(good_line, ensure_ascii=False) + "\n" + '{"release_id": "r2", "title": "x"}\n'
+    )
+    data = tmp_path / "data"
+    code, output = run("ingest", str(docs), "--data-dir", str(data))
+    assert code == 1
+    for name in ("binary.txt", "empty.txt", "latin1.txt", "notes.xyz", "batch.jsonl:2"):
+        assert name in output, output
+    assert "2 added" in output
+    code, output = run("search", "ferry minutes", "--data-dir", str(data), "--json")
+    assert code == 0
+    assert json.loads(output)[0]["doc_id"] == "good.en"
+    code, output = run("search", "渡轮", "--data-dir", str(data), "--json", "--lang", "zh")
+    assert json.loads(output)[0]["doc_id"] == "r1.zh"
+
+
+def test_reingest_is_idempotent_and_delete_removes(tmp_path: Path) -> None:
+    doc = tmp_path / "note.en.txt"
+    doc.write_text("Bridges connect the two banks of the river.\n")
+    data = str(tmp_path / "data")
+    assert run("ingest", str(doc), "--data-dir", data)[0] == 0
+    code, output = run("ingest", str(doc), "--data-dir", data)
+    assert code == 0 and "1 unchanged" in output
+    assert run("delete", "note.en", "--data-dir", data)[0] == 0
+    code, output = run("search", "bridges", "--data-dir", data, "--json")
+    assert json.loads(output) == []
+    code, output = run("delete", "note.en", "--data-dir", data)
+    assert code == 1 and "not found" in output
+
+
+def test_unusable_data_dir_gives_one_line_error(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    code, output = run("search", "anything", "--data-dir", str(not_a_dir))
+    assert code == 1
+    assert "not a directory" in output and "Traceback" not in output
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_bad_search_option_is_a_clear_error(tmp_path: Path) -> None:
+    code, output = run("search", "x", "--lang", "fr", "--data-dir", str(tmp_path / "d"))
+    assert code == 1 and "lang must be" in output
