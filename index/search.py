@@ -43,10 +43,10 @@ class SearchParams:
     # can match across languages, so BM25 is mostly noise there.
     cross_lexical_weight: float = 0.1
     # Share of the dense score that comes from the passage's best-matching sentence.
-    sentence_weight: float = 0.3
+    sentence_weight: float = 0.5
     fusion: Fusion = "minmax"
     pivot: bool = True
-    pivot_weight: float = 0.6
+    pivot_weight: float = 0.85
     rrf_k: int = 60
 
 
