@@ -60,6 +60,10 @@ def align_passages(a: Matrix, b: Matrix, min_margin: float = 0.0) -> list[Bead]:
     n, m = len(a), len(b)
     if n == 0 or m == 0:
         return []
+    if n == m == 1:
+        # Two one-passage versions of a release translate each other; there is no baseline to
+        # judge the similarity against.
+        return [Bead(0, 1, 0, 1, float(_normalised(a)[0] @ _normalised(b)[0]))]
     cum_a = np.vstack([np.zeros((1, a.shape[1]), np.float32), np.cumsum(a, axis=0)])
     cum_b = np.vstack([np.zeros((1, b.shape[1]), np.float32), np.cumsum(b, axis=0)])
     baseline = float(np.median(a @ b.T)) if n * m > 1 else 0.0

@@ -56,6 +56,16 @@ class Embedder(Protocol):
 
     def embed_passages(self, texts: list[str]) -> Matrix: ...
 
+    def embed_passages_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[Matrix, list[Matrix]]:
+        """Passage vectors plus one vector per character span of each text (e.g. its sentences).
+
+        Span vectors come from the same forward pass where the model allows it (mean of the
+        span's contextual token vectors, "late chunking"), so they cost no extra embedding.
+        """
+        ...
+
 
 class TextTooLong(QiaoError):
     """A text has more tokens than the model's window; split it (the chunker does) and retry."""
@@ -160,6 +170,15 @@ class SentenceTransformerEmbedder:
         """(len(texts), dim) float32, L2-normalised rows, in input order."""
         return self._embed(texts, self._passage_prompt)
 
+    def embed_passages_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[Matrix, list[Matrix]]:
+        """Passage vectors, and for each text a (len(spans[i]), dim) matrix pooled from the
+        contextual token vectors that overlap each character span (offsets into texts[i])."""
+        pooled: list[Matrix] = [np.empty((0, self._dim), np.float32)] * len(texts)
+        vectors = self._embed(texts, self._passage_prompt, spans, pooled)
+        return vectors, pooled
+
     # -- internals ---------------------------------------------------------------------------
 
     def _tokenize(self, texts: list[str], prompt: str) -> tuple[IntArray, IntArray]:
@@ -189,12 +208,22 @@ class SentenceTransformerEmbedder:
             else n
         )
 
-    def _embed(self, texts: list[str], prompt: str) -> Matrix:
+    def _embed(
+        self,
+        texts: list[str],
+        prompt: str,
+        spans: list[list[tuple[int, int]]] | None = None,
+        pooled: list[Matrix] | None = None,
+    ) -> Matrix:
         import torch
 
         if not texts:
             raise EmptyInput("no texts to embed")
-        lengths, flat = self._tokenize(texts, prompt)
+        offsets: list[IntArray] = []
+        if spans is not None:
+            lengths, flat, offsets = self._tokenize_with_offsets(texts, prompt)
+        else:
+            lengths, flat = self._tokenize(texts, prompt)
         too_long = np.flatnonzero(lengths > self._max_tokens)
         if too_long.size:
             i = int(too_long[0])
@@ -222,10 +251,65 @@ class SentenceTransformerEmbedder:
                     features["token_type_ids"] = torch.zeros_like(features["input_ids"])
                 if prompt_length is not None:
                     features["prompt_length"] = prompt_length
-                vectors = self._model(features)["sentence_embedding"]
-                vectors = torch.nn.functional.normalize(vectors.float(), p=2.0, dim=1)
+                output = self._model(features)
+                vectors = torch.nn.functional.normalize(
+                    output["sentence_embedding"].float(), p=2.0, dim=1
+                )
                 out[rows] = vectors.numpy()
+                if spans is not None and pooled is not None:
+                    tokens = output["token_embeddings"].float().numpy()
+                    for r, t in enumerate(rows.tolist()):
+                        pooled[t] = _pool_spans(
+                            tokens[r, : int(lengths[t])],
+                            offsets[t],
+                            spans[t],
+                            len(prompt),
+                            out[t],
+                        )
         return out
+
+    def _tokenize_with_offsets(
+        self, texts: list[str], prompt: str
+    ) -> tuple[IntArray, IntArray, list[IntArray]]:
+        """Like `_tokenize`, plus each token's character offsets into prompt + text."""
+        tokenizer = self._tokenizer
+        if tokenizer.truncation is not None:
+            tokenizer.no_truncation()
+        if tokenizer.padding is not None:
+            tokenizer.no_padding()
+        inputs = [prompt + t for t in texts] if prompt else texts
+        encodings = tokenizer.encode_batch(inputs, add_special_tokens=True)
+        ids = [e.ids for e in encodings]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter(
+            itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum())
+        )
+        offsets = [np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2) for e in encodings]
+        return lengths, flat, offsets
+
+
+def _pool_spans(
+    tokens: npt.NDArray[np.float32],
+    offsets: IntArray,
+    spans: list[tuple[int, int]],
+    shift: int,
+    fallback: npt.NDArray[np.float32],
+) -> Matrix:
+    """Mean of the token vectors overlapping each span (special tokens excluded), normalised.
+
+    A span that covers no token (only whitespace) gets the passage vector `fallback`.
+    """
+    if not spans:
+        return np.empty((0, tokens.shape[1]), np.float32)
+    bounds = np.asarray(spans, dtype=np.int64) + shift
+    real = offsets[:, 1] > offsets[:, 0]
+    member = (offsets[None, :, 1] > bounds[:, 0:1]) & (offsets[None, :, 0] < bounds[:, 1:2]) & real
+    counts = member.sum(axis=1, keepdims=True)
+    sums = member.astype(np.float32) @ tokens
+    vectors = np.where(counts > 0, sums / np.maximum(counts, 1), fallback[None, :])
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    result: Matrix = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return result
 
 
 def _batches(sorted_lengths: IntArray, batch_tokens: int, max_batch: int) -> list[slice]:

@@ -64,17 +64,36 @@ def _sentences_of(doc: Document, passages: Sequence[Passage]) -> list[tuple[int,
 def _embed_in_batches(
     embedder: Embedder,
     texts: list[str],
+    spans: list[list[tuple[int, int]]],
     progress: Progress | None,
-    done: int,
-    total: int,
-    batch: int = 256,
-) -> Matrix:
-    parts: list[Matrix] = []
+    batch: int = 128,
+) -> tuple[Matrix, list[Matrix]]:
+    vectors: list[Matrix] = []
+    pooled: list[Matrix] = []
     for i in range(0, len(texts), batch):
-        parts.append(embedder.embed_passages(texts[i : i + batch]))
+        v, p = embedder.embed_passages_with_spans(texts[i : i + batch], spans[i : i + batch])
+        vectors.append(v)
+        pooled.extend(p)
         if progress:
-            progress(min(done + i + batch, total), total)
-    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+            progress(min(i + batch, len(texts)), len(texts))
+    if not vectors:
+        return np.zeros((0, embedder.dim), np.float32), []
+    return np.concatenate(vectors), pooled
+
+
+def _embedding_input(
+    doc: Document, passage: Passage, sentences: list[tuple[int, int, int]]
+) -> tuple[str, list[tuple[int, int]]]:
+    """The passage's embedding text and its sentences' spans inside that text."""
+    text = embedding_text(doc, passage)
+    view = clean_view(doc.text, passage.start, passage.end)
+    prefix = len(text) - len(view.text)  # the title context in front of the view
+    spans = [
+        (prefix + view.view_index(s), prefix + view.view_index(e))
+        for ordinal, s, e in sentences
+        if ordinal == passage.ordinal
+    ]
+    return text, spans
 
 
 def prepare_segments(
@@ -86,23 +105,21 @@ def prepare_segments(
 ) -> list[DocSegment]:
     """Chunk, embed and analyse `docs`; counterparts are left empty (set by realignment).
 
-    Passage vectors embed the title plus a cleaned view of the passage; sentence vectors embed
-    each sentence's cleaned view (they score the answer sentence at query time). All texts of
-    the batch are embedded together, sorted by length inside the embedder.
+    Passage vectors embed the title plus a cleaned view of the passage; sentence vectors are
+    pooled from the same forward pass (the sentence's contextual token vectors), so answer
+    sentences cost no second embedding. Texts are sorted by length inside the embedder.
     """
     chunked = [(doc, passages_for(doc, embedder, plan)) for doc in docs]
-    passage_texts = [embedding_text(doc, p) for doc, ps in chunked for p in ps]
     sentences = [_sentences_of(doc, ps) for doc, ps in chunked]
-    sentence_texts = [
-        clean_view(doc.text, s, e).text
-        for (doc, _), sents in zip(chunked, sentences, strict=True)
-        for _, s, e in sents
+    inputs = [
+        _embedding_input(doc, p, sents)
+        for (doc, ps), sents in zip(chunked, sentences, strict=True)
+        for p in ps
     ]
-    total = len(passage_texts) + len(sentence_texts)
-    vectors = _embed_in_batches(embedder, passage_texts, progress, 0, total)
-    sentence_vectors = _embed_in_batches(
-        embedder, sentence_texts, progress, len(passage_texts), total
+    vectors, pooled = _embed_in_batches(
+        embedder, [t for t, _ in inputs], [s for _, s in inputs], progress
     )
+    sentence_vectors = np.concatenate(pooled) if pooled else np.zeros((0, embedder.dim), np.float32)
     terms = analyzer.terms_batch([p.text for _, ps in chunked for p in ps])
 
     segments: list[DocSegment] = []

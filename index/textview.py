@@ -67,6 +67,16 @@ class TextView:
         k = self._piece(i)
         return self.source_starts[k] + (i - self.view_starts[k])
 
+    def view_index(self, x: int) -> int:
+        """View offset of the first view character whose source is at or after source `x`."""
+        k = bisect_right(self.source_starts, x) - 1
+        if k < 0:
+            return 0
+        if x < self.source_ends[k]:
+            inside = x - self.source_starts[k] if self._is_copy(k) else 0
+            return self.view_starts[k] + inside
+        return self.view_starts[k + 1] if k + 1 < len(self.view_starts) else len(self.text)
+
     def source_span(self, i: int, j: int) -> tuple[int, int]:
         """Source range `[start, end)` behind view range `[i, j)`; an empty range is a point."""
         if not 0 <= i <= j <= len(self.text):

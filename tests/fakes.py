@@ -61,3 +61,14 @@ class FakeEmbedder:
 
     def embed_passages(self, texts: list[str]) -> Matrix:
         return self._embed(texts)
+
+    def embed_passages_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[Matrix, list[Matrix]]:
+        pooled = [
+            self._embed([text[s:e] for s, e in text_spans])
+            if text_spans
+            else np.zeros((0, self._dim), np.float32)
+            for text, text_spans in zip(texts, spans, strict=True)
+        ]
+        return self._embed(texts), pooled
