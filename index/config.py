@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_cache_path
 from pydantic import Field
@@ -32,5 +33,9 @@ class IndexSettings(BaseSettings):
     chunk_target_chars_zh: int = 280
     chunk_max_chars_en: int = 1500
     chunk_max_chars_zh: int = 500
+    # How answer-sentence vectors are made: "embedded" runs each sentence through the model
+    # (best quality, about twice the embedding work of ingest); "pooled" averages the passage's
+    # contextual token vectors over the sentence (no extra work; measured weaker cross-lingually).
+    sentence_vectors: Literal["embedded", "pooled"] = "embedded"
     dense_index: str = "Flat"  # a faiss index_factory string, e.g. "HNSW32"
     user_dict: Path | None = None  # extra jieba terms, one per line

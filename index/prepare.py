@@ -27,6 +27,7 @@ class ChunkPlan:
     target_chars_zh: int
     max_chars_en: int
     max_chars_zh: int
+    sentence_vectors: str = "embedded"
 
     @classmethod
     def from_settings(cls, settings: IndexSettings) -> ChunkPlan:
@@ -35,6 +36,7 @@ class ChunkPlan:
             settings.chunk_target_chars_zh,
             settings.chunk_max_chars_en,
             settings.chunk_max_chars_zh,
+            settings.sentence_vectors,
         )
 
     def for_lang(self, lang: str) -> tuple[int, int]:
@@ -81,6 +83,17 @@ def _embed_in_batches(
     return np.concatenate(vectors), pooled
 
 
+def _embed_plain(
+    embedder: Embedder, texts: list[str], progress: Progress | None, batch: int = 256
+) -> Matrix:
+    parts: list[Matrix] = []
+    for i in range(0, len(texts), batch):
+        parts.append(embedder.embed_passages(texts[i : i + batch]))
+        if progress:
+            progress(min(i + batch, len(texts)), len(texts))
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+
+
 def _embedding_input(
     doc: Document, passage: Passage, sentences: list[tuple[int, int, int]]
 ) -> tuple[str, list[tuple[int, int]]]:
@@ -105,9 +118,10 @@ def prepare_segments(
 ) -> list[DocSegment]:
     """Chunk, embed and analyse `docs`; counterparts are left empty (set by realignment).
 
-    Passage vectors embed the title plus a cleaned view of the passage; sentence vectors are
-    pooled from the same forward pass (the sentence's contextual token vectors), so answer
-    sentences cost no second embedding. Texts are sorted by length inside the embedder.
+    Passage vectors embed the title plus a cleaned view of the passage. Sentence vectors (they
+    rank passages by their best sentence and pick the answer sentence) either embed each
+    sentence's cleaned view, or with `plan.sentence_vectors == "pooled"` come from the passage's
+    own forward pass. Texts are sorted by length inside the embedder.
     """
     chunked = [(doc, passages_for(doc, embedder, plan)) for doc in docs]
     sentences = [_sentences_of(doc, ps) for doc, ps in chunked]
@@ -116,10 +130,20 @@ def prepare_segments(
         for (doc, ps), sents in zip(chunked, sentences, strict=True)
         for p in ps
     ]
-    vectors, pooled = _embed_in_batches(
-        embedder, [t for t, _ in inputs], [s for _, s in inputs], progress
-    )
-    sentence_vectors = np.concatenate(pooled) if pooled else np.zeros((0, embedder.dim), np.float32)
+    texts = [t for t, _ in inputs]
+    if plan.sentence_vectors == "pooled":
+        vectors, pooled = _embed_in_batches(embedder, texts, [s for _, s in inputs], progress)
+        sentence_vectors = (
+            np.concatenate(pooled) if pooled else np.zeros((0, embedder.dim), np.float32)
+        )
+    else:
+        sentence_texts = [
+            clean_view(doc.text, s, e).text
+            for (doc, _), sents in zip(chunked, sentences, strict=True)
+            for _, s, e in sents
+        ]
+        everything = _embed_plain(embedder, texts + sentence_texts, progress)
+        vectors, sentence_vectors = everything[: len(texts)], everything[len(texts) :]
     terms = analyzer.terms_batch([p.text for _, ps in chunked for p in ps])
 
     segments: list[DocSegment] = []

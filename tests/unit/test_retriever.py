@@ -165,3 +165,17 @@ def test_bad_search_arguments_raise_clear_errors(tiny_retriever: Retriever) -> N
 
 def test_empty_index_returns_no_hits(retriever: Retriever) -> None:
     assert retriever.search("anything") == []
+
+
+def test_pooled_sentence_vectors_give_exact_answers(
+    tmp_path: Path, fake_embedder: FakeEmbedder, analyzer: Analyzer, tiny_docs: list[Document]
+) -> None:
+    retriever = open_retriever(
+        tmp_path / "pooled", fake_embedder, analyzer, sentence_vectors="pooled"
+    )
+    retriever.upsert(tiny_docs)
+    snapshot = retriever._current()
+    assert len(snapshot.sentence_vectors) == len(snapshot.sentence_spans) > 0
+    hits = retriever.search("plastic waste Dianshan Lake", k=5)
+    assert hits[0].answer is not None and "Dianshan" in hits[0].answer.text
+    assert_spans_exact(retriever, hits)
