@@ -1,0 +1,186 @@
+"""Documents and releases: list, read, ingest (JSON or file upload), delete.
+
+Ids arrive URL-encoded in the path (`{doc_id:path}` keeps an encoded '/' from splitting the
+route; such an id is then refused by `validate_id` like any other bad id).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, UploadFile
+
+from index.errors import DocumentError
+from index.readers import validate_id
+from index.records import Document, Lang, Passage
+from index.retriever import Retriever
+from service.deps import (
+    MetricsDep,
+    RetrieverDep,
+    SettingsDep,
+    StateDep,
+    require_reader,
+    require_writer,
+)
+from service.errors import ApiError
+from service.intake import Intake, Upload, documents_from_json, documents_from_uploads
+from service.metrics import Metrics
+from service.schemas import (
+    DeleteReport,
+    DocumentBatchIn,
+    DocumentDetail,
+    DocumentPage,
+    DocumentsBody,
+    DocumentSummary,
+    PassageSpan,
+    ReleaseOut,
+    WriteReport,
+)
+from service.settings import LIST_MAX_LIMIT, ServiceSettings
+
+reads = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(require_reader)])
+writes = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(require_writer)])
+
+DocId = Annotated[str, Path(description="The doc_id, URL-encoded (e.g. '#' as %23).")]
+
+
+def _valid_id(value: str, what: str) -> str:
+    try:
+        return validate_id(value, what)
+    except DocumentError as exc:
+        raise ApiError(422, "invalid_id", str(exc)) from None
+
+
+def _document_view(retriever: Retriever, doc_id: str) -> tuple[Document, list[Passage]] | None:
+    """A document and its passages from the same index state.
+
+    The two reads could straddle a commit, so they are repeated until the document did not
+    change in between and every span checks against its text.
+    """
+    for _ in range(5):
+        document = retriever.document(doc_id)
+        if document is None:
+            return None
+        passages = retriever.passages(doc_id)
+        if retriever.document(doc_id) == document and all(
+            document.text[p.start : p.end] == p.text for p in passages
+        ):
+            return document, passages
+    raise ApiError(503, "busy", f"{doc_id!r} is being rewritten right now: retry")
+
+
+@reads.get("/documents", response_model=DocumentPage)
+async def list_documents(
+    state: StateDep,
+    retriever: RetrieverDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=LIST_MAX_LIMIT)] = 100,
+    lang: Lang | None = None,
+    release_id: str | None = None,
+) -> DocumentPage:
+    """Documents in ingest order (metadata only, no text), optionally filtered."""
+
+    def page() -> DocumentPage:
+        found = [
+            d for d in retriever.documents()
+            if lang in (None, d.lang) and release_id in (None, d.release_id)
+        ]
+        return DocumentPage(
+            total=len(found), offset=offset, limit=limit,
+            documents=[DocumentSummary.of(d) for d in found[offset : offset + limit]],
+        )
+
+    return await state.read(page)
+
+
+@reads.get("/documents/{doc_id:path}", response_model=DocumentDetail)
+async def get_document(doc_id: DocId, state: StateDep, retriever: RetrieverDep) -> DocumentDetail:
+    """The document's metadata, its full `text` (all offsets refer to it) and its passages."""
+    _valid_id(doc_id, "doc_id")
+    view = await state.read(lambda: _document_view(retriever, doc_id))
+    if view is None:
+        raise ApiError(404, "not_found", f"no document {doc_id!r}")
+    document, passages = view
+    return DocumentDetail(
+        **DocumentSummary.of(document).model_dump(), text=document.text,
+        passages=[PassageSpan.of(p) for p in passages],
+    )
+
+
+@reads.get("/releases/{release_id:path}", response_model=ReleaseOut)
+async def get_release(release_id: str, state: StateDep, retriever: RetrieverDep) -> ReleaseOut:
+    """A release with its language versions (metadata only)."""
+    _valid_id(release_id, "release_id")
+    versions = await state.read(
+        lambda: [d for d in retriever.documents() if d.release_id == release_id]
+    )
+    if not versions:
+        raise ApiError(404, "not_found", f"no release {release_id!r}")
+    versions.sort(key=lambda d: d.lang)
+    return ReleaseOut(release_id=release_id, documents=[DocumentSummary.of(d) for d in versions])
+
+
+async def _ingest(
+    intake: Intake, state: StateDep, retriever: Retriever, metrics: Metrics
+) -> WriteReport:
+    if not intake.documents:
+        reasons = "; ".join(f"{r.source}: {r.message}" for r in intake.rejected)
+        raise ApiError(422, "invalid_document", f"nothing to ingest: {reasons or 'no documents'}")
+    report = await state.write(lambda: retriever.upsert(intake.documents))
+    metrics.count_ingest(len(report.added), len(report.replaced), len(report.unchanged),
+                         len(intake.rejected), report.passages)
+    return WriteReport(added=report.added, replaced=report.replaced, unchanged=report.unchanged,
+                       rejected=intake.rejected, passages=report.passages)
+
+
+def _check_batch(settings: ServiceSettings, count: int) -> None:
+    if count > settings.max_batch_docs:
+        raise ApiError(413, "batch_too_large",
+                       f"{count} documents in one request; the limit is {settings.max_batch_docs} "
+                       "(QIAO_MAX_BATCH_DOCS): split the batch")
+
+
+@writes.post("/documents", response_model=WriteReport)
+async def post_documents(
+    body: DocumentsBody, settings: SettingsDep, state: StateDep, retriever: RetrieverDep,
+    metrics: MetricsDep,
+) -> WriteReport:
+    """Add or replace documents by doc_id: one document object, or `{"documents": [...]}`.
+
+    Unchanged documents (same content) are skipped without re-embedding. Documents that fail
+    the checks of `qiao ingest` are listed in `rejected` and the rest is ingested; when none
+    is left the answer is a 422.
+    """
+    items = body.documents if isinstance(body, DocumentBatchIn) else [body]
+    _check_batch(settings, len(items))
+    # The body limit bounds the input; the JSONL copy's \uXXXX escapes make it up to 6× larger.
+    limit = 6 * settings.max_body_bytes
+    intake = await state.offload(lambda: documents_from_json(items, limit))
+    return await _ingest(intake, state, retriever, metrics)
+
+
+@writes.post("/documents:upload", response_model=WriteReport)
+async def upload_documents(
+    files: list[UploadFile], settings: SettingsDep, state: StateDep, retriever: RetrieverDep,
+    metrics: MetricsDep,
+) -> WriteReport:
+    """Add or replace documents from files (.txt .md .html .jsonl, and NAME.meta.json
+    sidecars) sent as multipart `files`; pairing and metadata as in `qiao ingest`."""
+    _check_batch(settings, len(files))
+    uploads = [Upload(f.filename, f.file) for f in files]
+    intake = await state.offload(lambda: documents_from_uploads(uploads, settings.max_file_bytes))
+    _check_batch(settings, len(intake.documents))  # a .jsonl file may hold many
+    return await _ingest(intake, state, retriever, metrics)
+
+
+@writes.delete("/documents/{doc_id:path}", response_model=DeleteReport)
+async def delete_document(
+    doc_id: DocId, state: StateDep, retriever: RetrieverDep, metrics: MetricsDep
+) -> DeleteReport:
+    """Remove the document with all its passages; its counterpart links are recomputed."""
+    _valid_id(doc_id, "doc_id")
+    deleted = await state.write(lambda: retriever.delete([doc_id]))
+    if not deleted:
+        raise ApiError(404, "not_found", f"no document {doc_id!r}")
+    metrics.deleted.inc(len(deleted))
+    return DeleteReport(deleted=deleted)

@@ -1,0 +1,239 @@
+"""Request and response bodies of the HTTP API, with their limits.
+
+Offsets (`start`, `end`) are Python str (code point) offsets into the `text` of the document
+named by `doc_id`, as returned by `GET /v1/documents/{doc_id}`: `text[start:end]` is the span.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from index.records import Counterpart, Document, Hit, Lang, Passage, Span
+from index.search import Mode
+from service.settings import K_MAX, QUERY_MAX_CHARS
+
+
+class _Strict(BaseModel):
+    # Unknown fields are typos the client wants to hear about, not silently drop.
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["invalid_request"])
+    message: str = Field(examples=["body.k: Input should be less than or equal to 100"])
+
+
+class ErrorBody(BaseModel):
+    """Every error response, whatever its status."""
+
+    error: ErrorDetail
+
+
+# -- search ------------------------------------------------------------------------------------
+
+
+class SearchRequest(_Strict):
+    query: str = Field(
+        min_length=1, max_length=QUERY_MAX_CHARS, examples=["Who chairs the district committee?"]
+    )
+    k: int = Field(10, ge=1, le=K_MAX, description="Number of results.")
+    lang: Lang | None = Field(None, description="Results in this language only; null = either.")
+    mode: Mode = "hybrid"
+    release_id: str | None = None
+    date_from: dt.date | None = Field(None, description="Inclusive.")
+    date_to: dt.date | None = Field(None, description="Inclusive.")
+    counterpart: bool = Field(True, description="Attach the aligned passage of the other language.")
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the query is blank: type some words to search for")
+        return value
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Self:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError("date_from is after date_to")
+        return self
+
+
+class AnswerOut(BaseModel):
+    start: int
+    end: int
+    text: str
+
+    @classmethod
+    def of(cls, span: Span | None) -> AnswerOut | None:
+        return None if span is None else cls(start=span.start, end=span.end, text=span.text)
+
+
+class CounterpartOut(BaseModel):
+    doc_id: str
+    lang: Lang
+    start: int
+    end: int
+    text: str
+    score: float
+
+    @classmethod
+    def of(cls, cp: Counterpart | None) -> CounterpartOut | None:
+        if cp is None:
+            return None
+        return cls(doc_id=cp.doc_id, lang=cp.lang, start=cp.start, end=cp.end, text=cp.text,
+                   score=cp.score)
+
+
+class SearchResult(BaseModel):
+    rank: int
+    score: float
+    passage_id: str
+    doc_id: str
+    release_id: str
+    lang: Lang
+    title: str
+    date: str | None
+    url: str | None
+    start: int
+    end: int
+    text: str = Field(description="The passage: document.text[start:end].")
+    answer: AnswerOut | None = Field(description="The sentence that best answers the query.")
+    counterpart: CounterpartOut | None
+
+    @classmethod
+    def of(cls, rank: int, hit: Hit) -> SearchResult:
+        return cls(
+            rank=rank, score=hit.score, passage_id=hit.passage_id, doc_id=hit.doc_id,
+            release_id=hit.release_id, lang=hit.lang, title=hit.title, date=hit.date,
+            url=hit.url, start=hit.start, end=hit.end, text=hit.text,
+            answer=AnswerOut.of(hit.answer), counterpart=CounterpartOut.of(hit.counterpart),
+        )
+
+
+class SearchResponse(BaseModel):
+    query: str
+    query_lang: Lang
+    took_ms: float
+    results: list[SearchResult]
+
+
+# -- documents ---------------------------------------------------------------------------------
+
+
+class DocumentIn(_Strict):
+    """One document, with the fields of a `qiao ingest` JSONL line. Values are checked like
+    JSONL lines are (ids, `lang` "en"/"zh" or detected, ISO `date`, http(s) `url`)."""
+
+    doc_id: str | None = Field(None, description='Default: "{release_id}.{lang}".')
+    release_id: str
+    lang: str | None = Field(None, description='"en" or "zh"; detected when absent.')
+    title: str
+    text: str = Field(description="Canonical text: every offset refers to it, exactly as given.")
+    date: str | None = Field(None, examples=["2023-09-05"])
+    url: str | None = None
+
+
+class DocumentBatchIn(_Strict):
+    documents: list[DocumentIn] = Field(min_length=1)
+
+
+def _shape_of(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "documents" in value else "one"
+
+
+DocumentsBody = Annotated[
+    Annotated[DocumentIn, Tag("one")] | Annotated[DocumentBatchIn, Tag("batch")],
+    Discriminator(_shape_of),
+]
+
+
+class Rejection(BaseModel):
+    """A file, line or document that was not ingested, and why."""
+
+    source: str = Field(examples=["documents[2]", "notes.en.txt", "batch.jsonl:7"])
+    message: str
+
+
+class WriteReport(BaseModel):
+    added: list[str]
+    replaced: list[str]
+    unchanged: list[str]
+    rejected: list[Rejection]
+    passages: int = Field(description="Passages embedded by this request.")
+
+
+class DeleteReport(BaseModel):
+    deleted: list[str]
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    release_id: str
+    lang: Lang
+    title: str
+    date: str | None
+    url: str | None
+    chars: int = Field(description="Length of the document's text in code points.")
+
+    @classmethod
+    def of(cls, doc: Document) -> DocumentSummary:
+        return cls(doc_id=doc.doc_id, release_id=doc.release_id, lang=doc.lang, title=doc.title,
+                   date=doc.date, url=doc.url, chars=len(doc.text))
+
+
+class PassageSpan(BaseModel):
+    passage_id: str
+    start: int
+    end: int
+
+    @classmethod
+    def of(cls, passage: Passage) -> PassageSpan:
+        return cls(passage_id=passage.passage_id, start=passage.start, end=passage.end)
+
+
+class DocumentDetail(DocumentSummary):
+    text: str
+    passages: list[PassageSpan]
+
+
+class DocumentPage(BaseModel):
+    total: int = Field(description="Documents matching the filters.")
+    offset: int
+    limit: int
+    documents: list[DocumentSummary]
+
+
+class ReleaseOut(BaseModel):
+    release_id: str
+    documents: list[DocumentSummary] = Field(description="Its language versions.")
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Ready(BaseModel):
+    status: Literal["ready"] = "ready"
+    model: str
+    dim: int
+    documents: int
+    passages: int
+    releases: int
+    generation: str | None
