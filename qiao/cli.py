@@ -326,6 +326,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API (docs at /docs) until Ctrl-C or SIGTERM."""
     import logging
+    import os
 
     import uvicorn
 
@@ -337,6 +338,8 @@ def serve(
         raise QiaoError(f"--log-level {log_level!r}: use debug, info, warning or error")
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     check_data_dir(settings.data_dir)  # a bad path fails now, not after the model has loaded
+    # Read by torch when the model loads; an OMP_NUM_THREADS set by the user wins.
+    os.environ.setdefault("OMP_NUM_THREADS", str(settings.torch_threads))
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     failures: list[QiaoError] = []

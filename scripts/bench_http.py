@@ -35,6 +35,7 @@ from index.config import IndexSettings
 from index.embed import load_embedder
 from index.retriever import Retriever
 from index.xquad import load_xquad
+from service.settings import ServiceSettings
 
 CONCURRENCY = (1, 4, 8)
 START_TIMEOUT = 300.0
@@ -219,12 +220,14 @@ def main() -> None:
                         help="alternate in-process and HTTP every this many seconds")
     parser.add_argument("--json", type=Path, default=Path("reports/bench_http.json"))
     parser.add_argument("--torch-threads", type=int,
-                        help="OMP_NUM_THREADS for both the server and the in-process runs "
-                             "(default: as `qiao serve` sets it)")
+                        help="threads per model call (OMP_NUM_THREADS) for both the server and "
+                             "the in-process runs; default: $OMP_NUM_THREADS or what `qiao serve` "
+                             "uses (QIAO_TORCH_THREADS)")
     args = parser.parse_args()
-    if args.torch_threads is not None:
-        # Read by torch when it is first imported (in load_embedder), and by the server.
-        os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)
+    threads = args.torch_threads or int(os.environ.get("OMP_NUM_THREADS") or
+                                        ServiceSettings().torch_threads)
+    # Set before torch is imported (in load_embedder); the server inherits it.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
 
     settings = IndexSettings()
     data = load_xquad(args.xquad_dir)
@@ -263,7 +266,7 @@ def main() -> None:
     load = [round(x, 2) for x in os.getloadavg()]
     print(f"\nindex: {stats['documents']} documents, {stats['passages']} passages; "
           f"{len(queries)} questions (en+zh), k={K}, hybrid; {os.cpu_count()} CPUs; "
-          f"load average {load}")
+          f"{threads} thread(s) per model call; load average {load}")
     print(f"{'clients':>7} {'where':<11}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'req/s':>8}"
           f"{'target p50':>12}{'met':>5}")
     for clients in CONCURRENCY:
@@ -282,7 +285,8 @@ def main() -> None:
     report = {"documents": stats["documents"], "passages": stats["passages"],
               "queries": len(queries), "k": K, "seconds_per_phase": args.seconds,
               "slice_seconds": args.slice,
-              "cpus": os.cpu_count(), "load_average": load, "runs": rows}
+              "cpus": os.cpu_count(), "torch_threads": threads, "load_average": load,
+              "runs": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.json}")

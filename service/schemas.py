@@ -50,13 +50,15 @@ class SearchRequest(_Strict):
     query: str = Field(
         min_length=1, max_length=QUERY_MAX_CHARS, examples=["Who chairs the district committee?"]
     )
-    k: int = Field(10, ge=1, le=K_MAX, description="Number of results.")
-    lang: Lang | None = Field(None, description="Results in this language only; null = either.")
+    k: int = Field(default=10, ge=1, le=K_MAX, description="Number of results.")
+    lang: Lang | None = Field(default=None, description="Only this language; null = either.")
     mode: Mode = "hybrid"
     release_id: str | None = None
-    date_from: dt.date | None = Field(None, description="Inclusive.")
-    date_to: dt.date | None = Field(None, description="Inclusive.")
-    counterpart: bool = Field(True, description="Attach the aligned passage of the other language.")
+    date_from: dt.date | None = Field(default=None, description="Inclusive.")
+    date_to: dt.date | None = Field(default=None, description="Inclusive.")
+    counterpart: bool = Field(
+        default=True, description="Attach the aligned passage of the other language version."
+    )
 
     @field_validator("query")
     @classmethod
@@ -138,12 +140,12 @@ class DocumentIn(_Strict):
     """One document, with the fields of a `qiao ingest` JSONL line. Values are checked like
     JSONL lines are (ids, `lang` "en"/"zh" or detected, ISO `date`, http(s) `url`)."""
 
-    doc_id: str | None = Field(None, description='Default: "{release_id}.{lang}".')
+    doc_id: str | None = Field(default=None, description='Default: "{release_id}.{lang}".')
     release_id: str
-    lang: str | None = Field(None, description='"en" or "zh"; detected when absent.')
+    lang: str | None = Field(default=None, description='"en" or "zh"; detected when absent.')
     title: str
     text: str = Field(description="Canonical text: every offset refers to it, exactly as given.")
-    date: str | None = Field(None, examples=["2023-09-05"])
+    date: str | None = Field(default=None, examples=["2023-09-05"])
     url: str | None = None
 
 

@@ -35,22 +35,26 @@ class ServiceSettings(IndexSettings):
     model_config = SettingsConfigDict(env_prefix="QIAO_", env_file=".env", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    port: int = Field(default=8000, ge=0, le=65535)
     api_token: SecretStr | None = None
     require_token_for_reads: bool = False
     # Comma-separated ("https://a,https://b") or a JSON list; empty = no CORS headers at all.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    max_body_bytes: int = Field(32 * 2**20, ge=1024)
-    max_query_chars: int = Field(QUERY_MAX_CHARS, ge=1, le=QUERY_MAX_CHARS)
-    max_k: int = Field(K_MAX, ge=1, le=K_MAX)
-    max_batch_docs: int = Field(1000, ge=1)
-    max_file_bytes: int = Field(20 * 2**20, ge=1)  # per uploaded file, like `qiao ingest`
+    max_body_bytes: int = Field(default=32 * 2**20, ge=1024)
+    max_query_chars: int = Field(default=QUERY_MAX_CHARS, ge=1, le=QUERY_MAX_CHARS)
+    max_k: int = Field(default=K_MAX, ge=1, le=K_MAX)
+    max_batch_docs: int = Field(default=1000, ge=1)
+    max_file_bytes: int = Field(default=20 * 2**20, ge=1)  # per uploaded file, like `qiao ingest`
 
     # Threads that run searches; more than the cores only adds contention.
     search_threads: int = Field(default_factory=_machine_threads, ge=1)
+    # Threads each model call may use (OMP_NUM_THREADS, set by `qiao serve`). Searches already
+    # run in parallel, so one each keeps them from fighting over the cores: on 2 cores with
+    # another busy process, 2 per call made HTTP searches ~15× slower (scripts/bench_http.py).
+    torch_threads: int = Field(default=1, ge=1)
     # How often to pick up a generation committed by another process (`qiao ingest`); 0 = never.
-    reload_seconds: float = Field(2.0, ge=0)
+    reload_seconds: float = Field(default=2.0, ge=0)
     log_queries: bool = False  # query text in INFO log lines (off: it may be sensitive)
 
     @field_validator("cors_origins", mode="before")
