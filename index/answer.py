@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from index.analyze import Analyzer
 from index.embed import Matrix
 from index.records import Counterpart, Hit, Span
 from index.snapshot import Snapshot
@@ -15,7 +14,7 @@ LEXICAL_WEIGHT = 0.3  # share of the answer score from query-term overlap
 
 
 def answer_span(
-    snapshot: Snapshot, row: int, query_vector: Matrix, query_terms: set[str], analyzer: Analyzer
+    snapshot: Snapshot, row: int, query_vector: Matrix, query_terms: set[str]
 ) -> Span | None:
     """The sentence of passage `row` that best answers the query (document offsets).
 
@@ -28,9 +27,11 @@ def answer_span(
     spans = snapshot.sentence_spans[first:end]
     scores = snapshot.sentence_vectors[first:end] @ query_vector
     if query_terms:
-        sentence_terms = analyzer.terms_batch([text[s:e] for _, s, e in spans.tolist()])
         overlap = np.array(
-            [len(query_terms.intersection(t)) / len(query_terms) for t in sentence_terms]
+            [
+                len(query_terms & snapshot.sentence_terms[i]) / len(query_terms)
+                for i in range(first, end)
+            ]
         )
         scores = scores + LEXICAL_WEIGHT * overlap
     best = int(np.argmax(scores))
@@ -56,7 +57,6 @@ def hits_for(
     ranked: Sequence[tuple[int, float]],
     query_vector: Matrix | None,
     query_terms: Sequence[str],
-    analyzer: Analyzer,
     with_counterpart: bool = True,
 ) -> list[Hit]:
     """Materialise ranked rows as Hits; `query_vector` None (lexical mode) skips answers."""
@@ -68,9 +68,7 @@ def hits_for(
         ordinal = snapshot.ordinal_of(row)
         start, end = (int(x) for x in seg.spans[ordinal])
         answer = (
-            answer_span(snapshot, row, query_vector, terms, analyzer)
-            if query_vector is not None
-            else None
+            answer_span(snapshot, row, query_vector, terms) if query_vector is not None else None
         )
         hits.append(
             Hit(

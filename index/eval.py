@@ -197,11 +197,7 @@ def run_bench(
                 ranks.append(_rank(snap, hits, golds))
                 if system != "qiao":
                     continue
-                span = (
-                    answer_span(snap, hits[0][0], args[0][i], set(args[1][i]), bench.analyzer)
-                    if hits
-                    else None
-                )
+                span = answer_span(snap, hits[0][0], args[0][i], set(args[1][i])) if hits else None
                 doc_id = snap.segment_at(hits[0][0]).doc_id if hits else ""
                 answers.append(span is not None and _is_hit(doc_id, span.start, span.end, golds))
             row[system] = _metrics(ranks, answers if system == "qiao" else None)

@@ -145,6 +145,13 @@ def prepare_segments(
         everything = _embed_plain(embedder, texts + sentence_texts, progress)
         vectors, sentence_vectors = everything[: len(texts)], everything[len(texts) :]
     terms = analyzer.terms_batch([p.text for _, ps in chunked for p in ps])
+    sentence_terms = analyzer.terms_batch(
+        [
+            doc.text[s:e]
+            for (doc, _), sents in zip(chunked, sentences, strict=True)
+            for _, s, e in sents
+        ]
+    )
 
     segments: list[DocSegment] = []
     row = srow = 0
@@ -159,6 +166,7 @@ def prepare_segments(
                 terms=tuple(tuple(t) for t in terms[row : row + n]),
                 sentence_spans=np.array(sents, dtype=np.int64).reshape(s, 3),
                 sentence_vectors=sentence_vectors[srow : srow + s],
+                sentence_terms=tuple(tuple(t) for t in sentence_terms[srow : srow + s]),
                 counterparts=np.full((n, 3), -1.0),
             )
         )

@@ -224,8 +224,7 @@ class Retriever:
             snapshot, vectors, terms, query_langs, k, lang, mode, filters or Filters(), self.params
         )
         return [
-            hits_for(snapshot, r, vectors[i], terms[i], self.analyzer, counterpart)
-            for i, r in enumerate(ranked)
+            hits_for(snapshot, r, vectors[i], terms[i], counterpart) for i, r in enumerate(ranked)
         ]
 
     # -- writes ------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class DocSegment:
     terms: tuple[tuple[str, ...], ...]
     sentence_spans: IntArray  # (s, 3) passage ordinal, start, end
     sentence_vectors: Matrix  # (s, dim)
+    sentence_terms: tuple[tuple[str, ...], ...]  # analysed terms per sentence
     counterparts: FloatArray  # (p, 3)
     counterpart_doc: str | None = None
 
@@ -116,6 +117,7 @@ class Snapshot:
     sentence_vectors: Matrix = field(init=False)
     passage_sentences: IntArray = field(init=False)  # (rows, 2): first, end into sentences
     sentence_dense: FaissIndex = field(init=False)  # exact index over sentence_vectors
+    sentence_terms: list[frozenset[str]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.doc_order = list(self.segments)
@@ -144,9 +146,11 @@ class Snapshot:
                 [rows, np.concatenate([s.sentence_spans[:, 1:] for s in segs])]
             ).astype(np.int64)
             self.sentence_vectors = np.concatenate([s.sentence_vectors for s in segs])
+            self.sentence_terms = [frozenset(t) for s in segs for t in s.sentence_terms]
         else:
             self.sentence_spans = np.zeros((0, 3), np.int64)
             self.sentence_vectors = np.zeros((0, self.dim), np.float32)
+            self.sentence_terms = []
         n_rows = int(offsets[-1])
         sent_rows = self.sentence_spans[:, 0]
         first = np.searchsorted(sent_rows, np.arange(n_rows), side="left")

@@ -15,6 +15,7 @@ Layout::
         lexical/                bm25s arrays
         sentences.npy           (sentences, 3) int64 passage ordinal, start, end
         sentence_vectors.npy    (sentences, dim) float32
+        sentence_terms.jsonl    analysed terms per sentence (answer-sentence overlap)
 
 A crash at any moment leaves CURRENT pointing at a complete generation: the new one is written
 under a temporary name, fsynced, renamed, and only then named in CURRENT. No pickle anywhere.
@@ -46,7 +47,7 @@ from index.snapshot import DocSegment, Snapshot
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 LOCK = ".lock"
 
@@ -202,6 +203,10 @@ def _write_generation(folder: Path, snapshot: Snapshot, info: BuildInfo) -> None
     )
     np.save(folder / "sentences.npy", local_sentences)
     np.save(folder / "sentence_vectors.npy", snapshot.sentence_vectors)
+    with (folder / "sentence_terms.jsonl").open("w", encoding="utf-8") as f:
+        for seg in segs:
+            for terms in seg.sentence_terms:
+                f.write(json.dumps(terms, ensure_ascii=False) + "\n")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     manifest = {
         "format": FORMAT_VERSION,
@@ -296,6 +301,8 @@ def _read_generation(folder: Path, info: BuildInfo, generation: int) -> Snapshot
     sentence_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
     with (folder / "terms.jsonl").open(encoding="utf-8") as f:
         terms = [tuple(json.loads(line)) for line in f]
+    with (folder / "sentence_terms.jsonl").open(encoding="utf-8") as f:
+        sentence_terms = [tuple(json.loads(line)) for line in f]
     segments: dict[str, DocSegment] = {}
     with (folder / "documents.jsonl").open(encoding="utf-8") as f:
         for line in f:
@@ -313,6 +320,7 @@ def _read_generation(folder: Path, info: BuildInfo, generation: int) -> Snapshot
                 terms=tuple(terms[row : row + count]),
                 sentence_spans=sentences[s_row : s_row + s_count],
                 sentence_vectors=sentence_vectors[s_row : s_row + s_count],
+                sentence_terms=tuple(sentence_terms[s_row : s_row + s_count]),
                 counterparts=counterparts[row : row + count],
                 counterpart_doc=counterpart_doc,
             )
