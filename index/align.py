@@ -27,10 +27,10 @@ _BEADS: tuple[tuple[int, int], ...] = (
     (1, 0),
     (0, 1),
 )
-_MERGE_PENALTY = 0.04  # per extra passage in a bead: merging averages out noise, so it must earn it
+_MERGE_PENALTY = 0.01  # per extra passage in a bead: merging averages out noise, so it must earn it
 _MIN_BAND = 30
 _BAND_SHARE = 0.05
-_SKIP_COST = 0.02  # leaving a passage unaligned costs a little, so a true split is joined
+_SKIP_COST = 0.01  # leaving a passage unaligned costs a little, so a true split is joined
 
 
 @dataclass(frozen=True, slots=True)
