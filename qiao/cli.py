@@ -242,8 +242,11 @@ def _marked(text: str, start: int, answer: Any) -> str:
 def main() -> None:
     import logging
 
-    # jieba reports its dictionary loading on stderr through its own handler: noise for users.
-    logging.getLogger("jieba").setLevel(logging.WARNING)
+    import jieba
+
+    # jieba reports its dictionary loading on stderr through its own handler (and sets its
+    # logger to DEBUG when imported, hence the import first): noise for users.
+    jieba.setLogLevel(logging.WARNING)
     try:
         app()
     except QiaoError as exc:
