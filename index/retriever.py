@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -298,6 +298,3 @@ class Retriever:
         name = save_snapshot(self.data_dir, snapshot, info)
         self._snapshot, self._info, self._generation = snapshot, info, name
         log.info("committed %s: %d documents, %d passages", name, len(segments), snapshot.n_rows)
-
-
-ProgressFactory = Callable[[int], Progress]
