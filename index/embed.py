@@ -183,6 +183,18 @@ class SentenceTransformerEmbedder:
 
     def _tokenize(self, texts: list[str], prompt: str) -> tuple[IntArray, IntArray]:
         """Token lengths, and all ids concatenated (with special tokens), for prompt + text."""
+        lengths, flat, _ = self._encode(texts, prompt, with_offsets=False)
+        return lengths, flat
+
+    def _tokenize_with_offsets(
+        self, texts: list[str], prompt: str
+    ) -> tuple[IntArray, IntArray, list[IntArray]]:
+        """Like `_tokenize`, plus each token's character offsets into prompt + text."""
+        return self._encode(texts, prompt, with_offsets=True)
+
+    def _encode(
+        self, texts: list[str], prompt: str, *, with_offsets: bool
+    ) -> tuple[IntArray, IntArray, list[IntArray]]:
         tokenizer = self._tokenizer
         # The backend is shared with the HF tokenizer, which may have left padding/truncation on.
         if tokenizer.truncation is not None:
@@ -190,12 +202,20 @@ class SentenceTransformerEmbedder:
         if tokenizer.padding is not None:
             tokenizer.no_padding()
         inputs = [prompt + t for t in texts] if prompt else texts
-        ids = [e.ids for e in tokenizer.encode_batch_fast(inputs, add_special_tokens=True)]
+        # encode_batch_fast skips computing offsets, which only span pooling needs.
+        encode = tokenizer.encode_batch if with_offsets else tokenizer.encode_batch_fast
+        encodings = encode(inputs, add_special_tokens=True)
+        ids = [e.ids for e in encodings]
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         flat = np.fromiter(
             itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum())
         )
-        return lengths, flat
+        offsets = (
+            [np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2) for e in encodings]
+            if with_offsets
+            else []
+        )
+        return lengths, flat, offsets
 
     def _prompt_length(self, prompt: str) -> int:
         # As sentence-transformers counts it: prompt tokens with the leading special token.
@@ -267,25 +287,6 @@ class SentenceTransformerEmbedder:
                             out[t],
                         )
         return out
-
-    def _tokenize_with_offsets(
-        self, texts: list[str], prompt: str
-    ) -> tuple[IntArray, IntArray, list[IntArray]]:
-        """Like `_tokenize`, plus each token's character offsets into prompt + text."""
-        tokenizer = self._tokenizer
-        if tokenizer.truncation is not None:
-            tokenizer.no_truncation()
-        if tokenizer.padding is not None:
-            tokenizer.no_padding()
-        inputs = [prompt + t for t in texts] if prompt else texts
-        encodings = tokenizer.encode_batch(inputs, add_special_tokens=True)
-        ids = [e.ids for e in encodings]
-        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-        flat = np.fromiter(
-            itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum())
-        )
-        offsets = [np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2) for e in encodings]
-        return lengths, flat, offsets
 
 
 def _pool_spans(
