@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
+bash scripts/browser_deps.sh
 .venv/bin/qiao model prepare
 .venv/bin/ruff check index service qiao scripts tests
 .venv/bin/mypy
