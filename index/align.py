@@ -122,3 +122,58 @@ def counterpart_ranges(beads: list[Bead], n_a: int, n_b: int) -> tuple[np.ndarra
         ranges_a[bead.a_start : bead.a_end] = (bead.b_start, bead.b_end, bead.score)
         ranges_b[bead.b_start : bead.b_end] = (bead.a_start, bead.a_end, bead.score)
     return ranges_a, ranges_b
+
+
+def project_sentence_beads(
+    beads: list[Bead],
+    passage_of_a: np.ndarray,
+    passage_of_b: np.ndarray,
+    weight_a: np.ndarray,
+    weight_b: np.ndarray,
+    n_a: int,
+    n_b: int,
+    min_share: float = 0.25,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Passage counterparts (as in `counterpart_ranges`) from beads aligned between *sentences*.
+
+    `passage_of_a[i]` is the passage ordinal of sentence i of side a, `weight_a[i]` its length.
+    Aligning sentences and projecting to passages keeps a passage from landing one passage off
+    when the two versions break paragraphs differently: passage p's counterpart is the range of
+    the other side's passages that hold its aligned sentences, trimmed at either end of passages
+    holding less than `min_share` of the aligned weight (a sentence spilling over a boundary).
+    """
+    ranges_a = np.full((n_a, 3), -1.0)
+    ranges_b = np.full((n_b, 3), -1.0)
+    _project(beads, passage_of_a, passage_of_b, weight_b, ranges_a, min_share, a_side=True)
+    _project(beads, passage_of_b, passage_of_a, weight_a, ranges_b, min_share, a_side=False)
+    return ranges_a, ranges_b
+
+
+def _project(
+    beads: list[Bead],
+    passage_of_own: np.ndarray,
+    passage_of_other: np.ndarray,
+    weight_other: np.ndarray,
+    out: np.ndarray,
+    min_share: float,
+    *,
+    a_side: bool,
+) -> None:
+    # own passage -> {other passage: aligned weight}, and the bead scores that fed it
+    weights: dict[int, dict[int, float]] = {}
+    scores: dict[int, list[float]] = {}
+    for bead in beads:
+        own = range(bead.a_start, bead.a_end) if a_side else range(bead.b_start, bead.b_end)
+        other = range(bead.b_start, bead.b_end) if a_side else range(bead.a_start, bead.a_end)
+        for p in {int(passage_of_own[i]) for i in own}:
+            held = weights.setdefault(p, {})
+            for j in other:
+                q = int(passage_of_other[j])
+                held[q] = held.get(q, 0.0) + float(weight_other[j])
+            scores.setdefault(p, []).append(bead.score)
+    for p, held in weights.items():
+        total = sum(held.values())
+        kept = sorted(q for q, w in held.items() if w >= min_share * total)
+        if not kept:  # every share is small: take the heaviest
+            kept = [max(held, key=lambda q: held[q])]
+        out[p] = (kept[0], kept[-1] + 1, float(np.mean(scores[p])))

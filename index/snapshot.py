@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from index.align import align_passages, counterpart_ranges
+from index.align import align_passages, counterpart_ranges, project_sentence_beads
 from index.dense import FaissIndex, Mask
 from index.embed import Matrix
 from index.lexical import Bm25Index
@@ -89,11 +89,25 @@ def realign_releases(
         # One version per language is the norm; with several, the first by doc_id is aligned.
         en = min(langs["en"], key=lambda s: s.doc_id)
         zh = min(langs["zh"], key=lambda s: s.doc_id)
-        beads = align_passages(en.vectors, zh.vectors)
-        cp_en, cp_zh = counterpart_ranges(beads, len(en.spans), len(zh.spans))
+        cp_en, cp_zh = _counterparts(en, zh)
         out[en.doc_id] = replace(en, counterparts=cp_en, counterpart_doc=zh.doc_id)
         out[zh.doc_id] = replace(zh, counterparts=cp_zh, counterpart_doc=en.doc_id)
     return out
+
+
+def _counterparts(en: DocSegment, zh: DocSegment) -> tuple[FloatArray, FloatArray]:
+    """Counterpart ranges for both versions: sentences are aligned, then projected onto passages
+    (passage-level beads land a passage off where the versions break paragraphs differently)."""
+    one_each = len(en.spans) == len(zh.spans) == 1  # nothing to choose between
+    if one_each or not len(en.sentence_spans) or not len(zh.sentence_spans):
+        beads = align_passages(en.vectors, zh.vectors)
+        return counterpart_ranges(beads, len(en.spans), len(zh.spans))
+    sent_beads = align_passages(en.sentence_vectors, zh.sentence_vectors)
+    en_s, zh_s = en.sentence_spans, zh.sentence_spans
+    return project_sentence_beads(
+        sent_beads, en_s[:, 0], zh_s[:, 0], en_s[:, 2] - en_s[:, 1], zh_s[:, 2] - zh_s[:, 1],
+        len(en.spans), len(zh.spans),
+    )
 
 
 @dataclass(eq=False)

@@ -75,20 +75,22 @@ def _numbers(text: str) -> set[str]:
 
 
 def test_alignment_pairs_passages_that_translate_each_other(demo: Retriever) -> None:
-    """English passages whose figures (percentages, 3+ digit numbers) also occur in the Chinese
-    version: their counterpart must carry those figures. The two versions are chunked at
-    different granularity (a Chinese passage often covers two English ones), so a few beads land
-    one passage off; at least three in four must be right."""
-    zh_text = demo.document(ZH).text  # type: ignore[union-attr]
+    """Passages whose figures (percentages, 3+ digit numbers) also occur in the other version:
+    their counterpart must carry those figures, in both directions. One English figure is
+    written differently in Chinese ("190 billion" is 1900亿), so not every check can pass."""
     checked, right = 0, 0
-    for passage, counterpart in zip(demo.passages(EN), demo.counterparts(EN), strict=True):
-        wanted = {n for n in _numbers(passage.text) if n in zh_text}
-        if not wanted:
-            continue
-        checked += 1
-        right += counterpart is not None and wanted <= _numbers(counterpart.text)
-    assert checked >= 6
-    assert right / checked >= 0.75, f"{right} of {checked} counterparts carry the figures"
+    for doc_id, other_id in ((EN, ZH), (ZH, EN)):
+        other_text = demo.document(other_id).text  # type: ignore[union-attr]
+        for passage, counterpart in zip(
+            demo.passages(doc_id), demo.counterparts(doc_id), strict=True
+        ):
+            wanted = {n for n in _numbers(passage.text) if n in other_text}
+            if not wanted:
+                continue
+            checked += 1
+            right += counterpart is not None and wanted <= _numbers(counterpart.text)
+    assert checked >= 12
+    assert right / checked >= 0.9, f"{right} of {checked} counterparts carry the figures"
 
 
 def test_every_span_in_the_demo_index_is_exact(demo: Retriever) -> None:

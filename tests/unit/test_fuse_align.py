@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.align import align_passages, counterpart_ranges
+from index.align import Bead, align_passages, counterpart_ranges, project_sentence_beads
 from index.fuse import fuse_min_max, fuse_rrf, min_max, top_rows
 
 
@@ -75,3 +75,36 @@ def test_alignment_leaves_unrelated_passage_unaligned() -> None:
 
 def test_alignment_of_empty_side_is_empty() -> None:
     assert align_passages(np.zeros((0, 4), np.float32), np.ones((2, 4), np.float32)) == []
+
+
+def test_sentence_beads_project_onto_passages_broken_differently() -> None:
+    # Side a: sentences 0-3 in passages [0, 0, 1, 1]; side b broke the paragraphs differently:
+    # sentences 0-3 in passages [0, 1, 1, 2]. One-to-one sentence beads.
+    beads = [Bead(i, i + 1, i, i + 1, 0.9) for i in range(4)]
+    of_a, of_b = np.array([0, 0, 1, 1]), np.array([0, 1, 1, 2])
+    weight = np.array([10, 10, 10, 10])
+    ranges_a, ranges_b = project_sentence_beads(beads, of_a, of_b, weight, weight, 2, 3)
+    assert ranges_a[:, :2].tolist() == [[0, 2], [1, 3]]
+    assert ranges_b[:, :2].tolist() == [[0, 1], [0, 2], [1, 2]]
+    assert ranges_a[:, 2].tolist() == pytest.approx([0.9, 0.9])
+
+
+def test_projection_trims_a_sentence_spilling_into_the_next_passage() -> None:
+    # Passage 0 of side a aligns with one long sentence in b's passage 0 and a short one that b
+    # put at the start of its passage 1: the spill (under a quarter of the weight) is trimmed.
+    beads = [Bead(0, 1, 0, 1, 0.8), Bead(1, 2, 1, 2, 0.7), Bead(2, 3, 2, 3, 0.9)]
+    of_a, of_b = np.array([0, 0, 1]), np.array([0, 1, 1])
+    ranges_a, ranges_b = project_sentence_beads(
+        beads, of_a, of_b, np.array([50, 5, 40]), np.array([50, 5, 40]), 2, 2
+    )
+    assert ranges_a[:, :2].tolist() == [[0, 1], [1, 2]]
+    # b's passage 1 holds the spilled short sentence too; the other side trims it the same way.
+    assert ranges_b[:, :2].tolist() == [[0, 1], [1, 2]]
+
+
+def test_projection_leaves_passages_without_beads_unaligned() -> None:
+    beads = [Bead(0, 1, 0, 1, 0.9)]
+    ranges_a, _ = project_sentence_beads(
+        beads, np.array([0, 1]), np.array([0]), np.ones(2), np.ones(1), 2, 1
+    )
+    assert ranges_a[1].tolist() == [-1.0, -1.0, -1.0]
