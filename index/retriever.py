@@ -15,6 +15,7 @@ from index.answer import counterpart_of, hits_for
 from index.config import IndexSettings
 from index.embed import Embedder, Matrix
 from index.errors import EmptyInput, QiaoError
+from index.generations import generation_number
 from index.prepare import ChunkPlan, Progress, prepare_segments
 from index.readers import detect_lang
 from index.records import LANGS, Counterpart, Document, Hit, Passage
@@ -80,12 +81,14 @@ class Retriever:
         embedder: Embedder | None = None,
         analyzer: Analyzer | None = None,
         params: SearchParams | None = None,
+        fresh: bool = False,
     ) -> Retriever:
         """Open (or prepare to create) the index in `data_dir` (default: settings.data_dir).
 
         Without an `embedder`, the configured model is loaded on first use, so lexical-only
         commands (delete, verify) never load it. Raises IndexMismatch when the directory was
-        built with a different model or analyser.
+        built with a different model or analyser. `fresh` skips loading what is there (it may
+        have been built by another model or format): for `rebuild`.
         """
         settings = settings or IndexSettings()
         path = Path(data_dir) if data_dir is not None else settings.data_dir
@@ -97,7 +100,8 @@ class Retriever:
             analyzer or Analyzer(settings.user_dict),
             params or SearchParams(),
         )
-        retriever.reload()
+        if not fresh:
+            retriever.reload()
         return retriever
 
     # -- state -------------------------------------------------------------------------------
@@ -277,6 +281,32 @@ class Retriever:
                 sum(len(s.spans) for s in new_segments),
             )
 
+    def rebuild(
+        self, documents: Sequence[Document], progress: Progress | None = None
+    ) -> UpsertReport:
+        """Make `documents` the whole index, re-embedding all of them, in one commit.
+
+        For a change of model, chunker or format: nothing of the old index is read. Like every
+        commit it is atomic; until it lands, the old generation stays current.
+        """
+        with self._write_lock, write_lock(self.data_dir):
+            latest = {doc.doc_id: doc for doc in documents}  # the last occurrence wins
+            embedder = self.embedder
+            info = self._expected_info(embedder)
+            new_segments = prepare_segments(
+                list(latest.values()), embedder, self.analyzer,
+                ChunkPlan.from_settings(self.settings), progress,
+            )
+            segments = {seg.doc_id: seg for seg in new_segments}
+            current = current_generation(self.data_dir) if self.data_dir.exists() else None
+            self._commit(
+                segments, {doc.release_id for doc in latest.values()}, info,
+                generation=generation_number(current) + 1 if current else 1,
+            )
+            return UpsertReport(
+                added=list(latest), passages=sum(len(s.spans) for s in new_segments)
+            )
+
     def delete(self, doc_ids: Sequence[str]) -> list[str]:
         """Remove documents (all passages, vectors, terms); returns the ids that existed."""
         with self._write_lock, write_lock(self.data_dir):
@@ -291,9 +321,16 @@ class Retriever:
             self._commit(segments, releases, self._info)
             return removed
 
-    def _commit(self, segments: dict[str, DocSegment], releases: set[str], info: BuildInfo) -> None:
+    def _commit(
+        self,
+        segments: dict[str, DocSegment],
+        releases: set[str],
+        info: BuildInfo,
+        generation: int | None = None,
+    ) -> None:
         segments = realign_releases(segments, releases)
-        generation = (self._current().generation or 0) + 1
+        if generation is None:
+            generation = (self._current().generation or 0) + 1
         snapshot = Snapshot.build(segments, info.dim, info.dense_factory, generation)
         name = save_snapshot(self.data_dir, snapshot, info)
         self._snapshot, self._info, self._generation = snapshot, info, name

@@ -18,20 +18,23 @@ Layout::
         sentence_terms.jsonl    analysed terms per sentence (answer-sentence overlap)
 
 A crash at any moment leaves CURRENT pointing at a complete generation: the new one is written
-under a temporary name, fsynced, renamed, and only then named in CURRENT. No pickle anywhere.
+under a temporary name (`.gen-000043.XXXX/`), fsynced, renamed, and only then named in CURRENT
+(the commit point). No pickle anywhere.
+
+Readers pin the generation they load and writers keep the previous one and any pinned one, so
+a reader or `qiao snapshot` never loses the files under it (see `generations.py`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -40,16 +43,70 @@ from typing import Any
 import numpy as np
 
 from index.dense import FaissIndex
-from index.errors import DataDirError, IndexMismatch
+from index.errors import DataDirError, IndexMismatch, QiaoError
+from index.generations import (
+    CURRENT,
+    LOCK,
+    MANIFEST,
+    TEMP_PREFIX,
+    check_data_dir,
+    current_generation,
+    fsync_dir,
+    generation_number,
+    pinned_generation,
+    remove_leftovers,
+    remove_superseded,
+    write_lock,
+)
 from index.lexical import Bm25Index
 from index.records import Document
 from index.snapshot import DocSegment, Snapshot
 
 log = logging.getLogger(__name__)
 
+# Re-exported: callers open, lock and inspect a data directory through this module.
+__all__ = [
+    "CURRENT",
+    "LOCK",
+    "MANIFEST",
+    "BuildInfo",
+    "CommitFailed",
+    "check_data_dir",
+    "current_generation",
+    "file_sha256",
+    "load_snapshot",
+    "pinned_generation",
+    "read_manifest",
+    "save_snapshot",
+    "write_lock",
+]
+
 FORMAT_VERSION = 2
-CURRENT = "CURRENT"
-LOCK = ".lock"
+
+# The steps of a commit, in order. Everything before "switch" leaves the old state; "switch" is
+# the atomic replacement of CURRENT; "cleanup" removes superseded generations afterwards.
+WRITE_STEPS = (
+    *("documents", "passages", "counterparts", "vectors", "dense", "terms", "lexical"),
+    *("sentences", "sentence_vectors", "sentence_terms", "manifest", "fsync"),
+    *("rename", "current", "switch", "cleanup"),
+)
+
+# Test hook: called with each step name of WRITE_STEPS just before the step runs. The crash
+# harness kills the process or raises OSError(ENOSPC) here; None (always, outside tests) costs
+# one comparison per step.
+_on_write_step: Callable[[str], None] | None = None
+
+
+class CommitFailed(DataDirError, OSError):
+    """A commit could not be written (disk full, permissions); the previous state is intact.
+
+    Also an OSError, so callers that handled the raw OS error keep working.
+    """
+
+
+def _step(name: str) -> None:
+    if _on_write_step is not None:
+        _on_write_step(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +133,8 @@ class BuildInfo:
             )
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes (the manifest's checksums)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -92,52 +142,8 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 def _library_versions() -> dict[str, str]:
     return {name: version(name) for name in ("faiss-cpu", "bm25s", "jieba", "numpy")}
-
-
-@contextlib.contextmanager
-def write_lock(data_dir: Path) -> Iterator[None]:
-    """Serialise writers across processes (an advisory lock on DATA_DIR/.lock)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / LOCK).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def current_generation(data_dir: Path) -> str | None:
-    """Name of the committed generation folder, or None for a new data directory."""
-    pointer = data_dir / CURRENT
-    try:
-        name = pointer.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise DataDirError(f"cannot read {pointer}: {exc.strerror}; check permissions") from exc
-    if not name.startswith("gen-") or "/" in name:
-        raise DataDirError(f"{pointer} is corrupt; restore the data directory from a snapshot")
-    return name
-
-
-def check_data_dir(data_dir: Path) -> None:
-    """Refuse a data dir path that is a file or cannot be read."""
-    if data_dir.exists() and not data_dir.is_dir():
-        raise DataDirError(f"{data_dir} is not a directory: point QIAO_DATA_DIR at a directory")
-    if data_dir.exists() and not os.access(data_dir, os.R_OK | os.X_OK):
-        raise DataDirError(f"cannot read data directory {data_dir}: check its permissions")
 
 
 def _document_record(seg: DocSegment, row: int, sentence: int) -> dict[str, Any]:
@@ -151,30 +157,76 @@ def _document_record(seg: DocSegment, row: int, sentence: int) -> dict[str, Any]
 
 
 def save_snapshot(data_dir: Path, snapshot: Snapshot, info: BuildInfo) -> str:
-    """Write `snapshot` as a new generation and make it current. Returns its folder name."""
+    """Write `snapshot` as a new generation and make it current. Returns its folder name.
+
+    The caller holds `write_lock(data_dir)`. On any failure before CURRENT is replaced the old
+    state stays current and nothing of the attempt is left; an OSError (disk full, permission)
+    is raised as CommitFailed with a one-line message.
+    """
     check_data_dir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     previous = current_generation(data_dir)
-    number = int(previous.split("-")[1]) + 1 if previous else 1
+    number = generation_number(previous) + 1 if previous else 1
     name = f"gen-{number:06d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=data_dir))
+    final = data_dir / name
+    tmp: Path | None = None
+    switched = False
     try:
+        remove_leftovers(data_dir, previous)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{number:06d}.", dir=data_dir))
         _write_generation(tmp, snapshot, info)
-        final = data_dir / name
+        _step("rename")
         if final.exists():  # left over from a crash after rename, before CURRENT moved
             shutil.rmtree(final)
         os.rename(tmp, final)
-        _fsync_dir(data_dir)
-        _write_atomic_text(data_dir / CURRENT, name + "\n")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = None
+        fsync_dir(data_dir)
+        _step("current")
+        pointer_tmp = data_dir / f".{CURRENT}.tmp"
+        with pointer_tmp.open("w", encoding="utf-8") as f:
+            f.write(name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        _step("switch")
+        os.replace(pointer_tmp, data_dir / CURRENT)  # the commit point
+        switched = True
+    except BaseException as exc:
+        reason = _reason(exc, data_dir) if isinstance(exc, OSError) else ""
+        if not switched:
+            for leftover in (tmp, final):
+                if leftover is not None:
+                    shutil.rmtree(leftover, ignore_errors=True)
+            (data_dir / f".{CURRENT}.tmp").unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, QiaoError):
+            raise CommitFailed(
+                f"cannot write to {data_dir}: {reason}; nothing was changed — "
+                "free disk space or fix permissions and run again"
+            ) from exc
         raise
-    _remove_stale(data_dir, keep=name)
+    try:
+        fsync_dir(data_dir)
+    except OSError as exc:  # committed and visible; only durability across power loss is at risk
+        log.error("committed %s but could not fsync %s: %s", name, data_dir, exc)
+    _step("cleanup")
+    remove_superseded(data_dir, keep={name, previous or name})
     return name
+
+
+def _reason(exc: OSError, data_dir: Path) -> str:
+    """The OS's words for a failed write. numpy reports a short write without an errno; on a
+    disk with no free space left (checked before cleanup frees some), that is a full disk."""
+    if exc.strerror:
+        return exc.strerror
+    try:
+        full = shutil.disk_usage(data_dir).free < 1 << 20
+    except OSError:
+        full = False
+    return os.strerror(errno.ENOSPC) if full else str(exc)
 
 
 def _write_generation(folder: Path, snapshot: Snapshot, info: BuildInfo) -> None:
     segs = [snapshot.segments[d] for d in snapshot.doc_order]
+    _step("documents")
     with (folder / "documents.jsonl").open("w", encoding="utf-8") as f:
         for seg in segs:
             record = _document_record(
@@ -182,31 +234,41 @@ def _write_generation(folder: Path, snapshot: Snapshot, info: BuildInfo) -> None
             )
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     dim = snapshot.dim
+    _step("passages")
     np.save(folder / "passages.npy", snapshot.spans)
+    _step("counterparts")
     np.save(
         folder / "counterparts.npy",
         np.concatenate([s.counterparts for s in segs]) if segs else np.zeros((0, 3)),
     )
+    _step("vectors")
     np.save(
         folder / "vectors.npy",
         np.concatenate([s.vectors for s in segs]) if segs else np.zeros((0, dim), np.float32),
     )
+    _step("dense")
     snapshot.dense.save(folder / "dense.faiss")
+    _step("terms")
     with (folder / "terms.jsonl").open("w", encoding="utf-8") as f:
         for seg in segs:
             for terms in seg.terms:
                 f.write(json.dumps(terms, ensure_ascii=False) + "\n")
+    _step("lexical")
     (folder / "lexical").mkdir()
     snapshot.lexical.save(folder / "lexical")
     local_sentences = (
         np.concatenate([s.sentence_spans for s in segs]) if segs else np.zeros((0, 3), np.int64)
     )
+    _step("sentences")
     np.save(folder / "sentences.npy", local_sentences)
+    _step("sentence_vectors")
     np.save(folder / "sentence_vectors.npy", snapshot.sentence_vectors)
+    _step("sentence_terms")
     with (folder / "sentence_terms.jsonl").open("w", encoding="utf-8") as f:
         for seg in segs:
             for terms in seg.sentence_terms:
                 f.write(json.dumps(terms, ensure_ascii=False) + "\n")
+    _step("manifest")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     manifest = {
         "format": FORMAT_VERSION,
@@ -217,38 +279,35 @@ def _write_generation(folder: Path, snapshot: Snapshot, info: BuildInfo) -> None
             "passages": snapshot.n_rows,
             "sentences": len(local_sentences),
         },
-        "files": {str(p.relative_to(folder)): _sha256(p) for p in files},
+        "files": {str(p.relative_to(folder)): file_sha256(p) for p in files},
     }
-    (folder / "manifest.json").write_text(
+    (folder / MANIFEST).write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
     )
-    for path in [*files, folder / "manifest.json"]:
+    _step("fsync")
+    for path in [*files, folder / MANIFEST]:
         with path.open("rb") as f:
             os.fsync(f.fileno())
-    _fsync_dir(folder / "lexical")
-    _fsync_dir(folder)
-
-
-def _remove_stale(data_dir: Path, keep: str) -> None:
-    for child in data_dir.iterdir():
-        stale_gen = child.name.startswith("gen-") and child.name != keep
-        if (stale_gen or child.name.startswith(".gen-")) and child.is_dir():
-            shutil.rmtree(child, ignore_errors=True)
+    fsync_dir(folder / "lexical")
+    fsync_dir(folder)
 
 
 def read_manifest(data_dir: Path) -> dict[str, Any] | None:
     """The live generation's manifest, or None for a new data directory."""
     check_data_dir(data_dir)
-    name = current_generation(data_dir)
-    if name is None:
-        return None
-    path = data_dir / name / "manifest.json"
+    with pinned_generation(data_dir) as name:
+        return None if name is None else _read_manifest_file(data_dir / name / MANIFEST)
+
+
+def _read_manifest_file(path: Path) -> dict[str, Any]:
     try:
         manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DataDirError(
             f"{path} is missing or corrupt: restore the data directory from a snapshot"
         ) from exc
+    if not isinstance(manifest, dict):
+        raise DataDirError(f"{path} is corrupt: restore the data directory from a snapshot")
     return manifest
 
 
@@ -265,31 +324,33 @@ def build_info_of(manifest: dict[str, Any]) -> BuildInfo:
 def load_snapshot(data_dir: Path, verify: bool = False) -> tuple[Snapshot, BuildInfo] | None:
     """Open the live generation; None for a new data directory.
 
-    With `verify`, every file's checksum is compared with the manifest first.
+    The generation is pinned while it loads, so a concurrent commit cannot remove it. With
+    `verify`, every file's checksum is compared with the manifest first.
     """
-    manifest = read_manifest(data_dir)
-    if manifest is None:
-        return None
-    name = current_generation(data_dir)
-    assert name is not None
-    folder = data_dir / name
-    if manifest.get("format") != FORMAT_VERSION:
-        raise IndexMismatch(
-            f"{data_dir} uses index format {manifest.get('format')}, this Qiao reads "
-            f"{FORMAT_VERSION}: rebuild with `qiao ingest --rebuild PATH...`"
-        )
-    if verify:
-        for rel, digest in manifest["files"].items():
-            path = folder / rel
-            if not path.is_file() or _sha256(path) != digest:
-                raise DataDirError(f"{path} is missing or damaged: restore from a snapshot")
-    info = build_info_of(manifest)
-    try:
-        snapshot = _read_generation(folder, info, int(name.split("-")[1]))
-    except (OSError, ValueError, KeyError, IndexError) as exc:
-        raise DataDirError(
-            f"cannot load {folder} ({exc}): run `qiao verify {data_dir}` or restore a snapshot"
-        ) from exc
+    check_data_dir(data_dir)
+    with pinned_generation(data_dir) as name:
+        if name is None:
+            return None
+        folder = data_dir / name
+        manifest = _read_manifest_file(folder / MANIFEST)
+        if manifest.get("format") != FORMAT_VERSION:
+            raise IndexMismatch(
+                f"{data_dir} uses index format {manifest.get('format')}, this Qiao reads "
+                f"{FORMAT_VERSION}: rebuild with `qiao ingest --rebuild PATH...`"
+            )
+        if verify:
+            for rel, digest in manifest["files"].items():
+                path = folder / rel
+                if not path.is_file() or file_sha256(path) != digest:
+                    raise DataDirError(f"{path} is missing or damaged: restore from a snapshot")
+        info = build_info_of(manifest)
+        try:
+            snapshot = _read_generation(folder, info, generation_number(name))
+        except (OSError, ValueError, KeyError, IndexError, RuntimeError) as exc:
+            # RuntimeError: FAISS's reader on a damaged file.
+            raise DataDirError(
+                f"cannot load {folder} ({exc}): run `qiao verify {data_dir}` or restore a snapshot"
+            ) from exc
     return snapshot, info
 
 

@@ -136,12 +136,12 @@ def ingest(
     documents, problems = read_paths(paths)
     for problem in problems:
         where = f"{problem.path}:{problem.line}" if problem.line else problem.path
-        err.print(f"[yellow]skipped[/] {where}: {problem.message}", highlight=False)
-    if rebuild:
-        _clear(settings.data_dir)
-    retriever = Retriever.open(settings=settings)
+        err.print(f"[yellow]skipped[/] {where}: {problem.message}", highlight=False,
+                  soft_wrap=True)
+    retriever = Retriever.open(settings=settings, fresh=rebuild)
     with _progress("embedding passages") as progress:
-        report = retriever.upsert(documents, progress=progress)
+        write = retriever.rebuild if rebuild else retriever.upsert
+        report = write(documents, progress=progress)
     out.print(
         f"{len(report.added)} added, {len(report.replaced)} replaced, "
         f"{len(report.unchanged)} unchanged, {len(problems)} skipped; "
@@ -149,17 +149,6 @@ def ingest(
     )
     if problems:
         raise typer.Exit(1)
-
-
-def _clear(data_dir: Path) -> None:
-    import shutil
-
-    from index.store import CURRENT
-
-    if data_dir.exists():
-        (data_dir / CURRENT).unlink(missing_ok=True)
-        for child in data_dir.glob("gen-*"):
-            shutil.rmtree(child)
 
 
 @app.command()
@@ -178,6 +167,54 @@ def delete(
     if missing:
         err.print(f"not found: {', '.join(missing)}")
         raise typer.Exit(1)
+
+
+# -- backups -----------------------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def snapshot(
+    dest: Annotated[Path, typer.Argument(help="A new or empty directory for the copy.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Copy the committed index to DEST (consistent even while it is written), then verify it."""
+    from index.backup import snapshot_data_dir
+
+    source = _settings(data_dir).data_dir
+    report = snapshot_data_dir(source, dest)
+    out.print(
+        f"{report.generation}: {report.documents} documents, {report.passages} passages, "
+        f"{report.files} files ({report.bytes / 1e6:.1f} MB) copied to {dest} and verified",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+@friendly
+def verify(
+    data_dir: Annotated[Path, typer.Argument(help="The data directory to check.")],
+) -> None:
+    """Check every invariant of a data directory; list each violation and exit 1 if any."""
+    from index.verify import verify_data_dir
+
+    report = verify_data_dir(data_dir)
+    for violation in report.violations:
+        err.print(f"violation: {violation}", highlight=False, soft_wrap=True, markup=False)
+    if not report.ok:
+        err.print(
+            f"{len(report.violations)} violation(s) in {data_dir}: restore it from a snapshot",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    out.print(
+        f"ok: {data_dir} {report.generation}, {report.documents} documents, "
+        f"{report.passages} passages",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 # -- search ------------------------------------------------------------------------------------
@@ -330,6 +367,7 @@ def serve(
     """Serve the HTTP API (docs at /docs) until Ctrl-C or SIGTERM."""
     import logging
     import os
+    import signal
 
     import uvicorn
 
@@ -361,6 +399,44 @@ def serve(
               "open (loopback only)" if settings.loopback_only else "refused: set QIAO_API_TOKEN")
     err.print(f"Qiao API on http://{shown}:{settings.port} (docs /docs) for {settings.data_dir}; "
               f"writes {writes}; loading the model…", highlight=False, soft_wrap=True)
+    # uvicorn re-raises the stop signal once it has shut down gracefully, restoring the handler
+    # it found: with these no-op handlers in place a clean stop by SIGTERM/Ctrl-C exits 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     server.run()
     if failures:
         raise failures[0]
+
+
+@app.command("mcp")
+@friendly
+def mcp_server(data_dir: DataDir = None) -> None:
+    """Serve the index to an MCP client (a chat assistant) over stdin/stdout."""
+    import logging
+    import threading
+
+    from index.errors import DataDirError
+    from index.retriever import Retriever
+    from index.store import check_data_dir, current_generation
+    from service.mcp_server import serve_stdio
+
+    # stdout carries the protocol: every log line goes to stderr.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(data_dir)
+    check_data_dir(settings.data_dir)
+    if not settings.data_dir.is_dir() or current_generation(settings.data_dir) is None:
+        raise DataDirError(f"no index in {settings.data_dir}: run `qiao ingest PATH` first, or "
+                           "point --data-dir / QIAO_DATA_DIR at an index")
+    retriever = Retriever.open(settings=settings)
+
+    def load_model() -> None:
+        # Now, in the background, so the client's first search does not wait for the model.
+        try:
+            retriever.embedder  # noqa: B018 - the property loads the model
+        except QiaoError as exc:  # the tools report it again, one line, when called
+            logging.getLogger("qiao.mcp").warning("%s", exc)
+
+    threading.Thread(target=load_model, name="qiao-model", daemon=True).start()
+    err.print(f"Qiao MCP server on stdio for {settings.data_dir}", highlight=False, soft_wrap=True)
+    serve_stdio(retriever)

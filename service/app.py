@@ -20,9 +20,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from index.embed import Embedder
 from index.retriever import Retriever
 from service.errors import install_error_handlers
+from service.mcp_server import mount_mcp
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestObserver
-from service.routes import documents, health, search
+from service.routes import answer, documents, health, search
 from service.schemas import ErrorBody
 from service.settings import ServiceSettings, load_settings
 from service.state import LoadErrorHook, ServiceState
@@ -54,7 +55,8 @@ def _version() -> str:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServiceState = app.state.service
     state.start()
-    async with anyio.create_task_group() as tasks:
+    # The MCP session manager's task group holds the /mcp sessions for the app's lifetime.
+    async with app.state.mcp_sessions.run(), anyio.create_task_group() as tasks:
         tasks.start_soon(state.follow_commits)
         yield
         tasks.cancel_scope.cancel()
@@ -92,6 +94,8 @@ def create_app(
     app.include_router(search.router)
     app.include_router(documents.reads)
     app.include_router(documents.writes)
+    app.include_router(answer.router)
+    app.state.mcp_sessions = mount_mcp(app, settings, state)  # MCP over streamable HTTP at /mcp
     # Added last = outermost: CORS headers go on every answer, even a 413 or a 401.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestObserver, metrics=metrics, log_queries=settings.log_queries)

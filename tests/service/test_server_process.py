@@ -135,9 +135,8 @@ def test_real_server_searches_ingests_deletes_and_stops_cleanly(
         assert 'route="/v1/search"' in http.get("/metrics").text
 
     server.process.send_signal(signal.SIGTERM)
-    # uvicorn shuts down gracefully, then re-raises the signal: the conventional status of a
-    # process ended by SIGTERM (shells show 143; systemd counts it as a clean stop).
-    assert server.process.wait(timeout=60) in (0, -signal.SIGTERM), server.output()
+    # A graceful stop is a clean exit, not a death by signal.
+    assert server.process.wait(timeout=60) == 0, server.output()
     output = server.output()
     assert "Application shutdown complete" in output and "Finished server process" in output
     assert "Traceback" not in output and "ERROR" not in output

@@ -76,3 +76,22 @@ def test_unusable_data_dir_gives_one_line_error(tmp_path: Path) -> None:
 def test_bad_search_option_is_a_clear_error(tmp_path: Path) -> None:
     code, output = run("search", "x", "--lang", "fr", "--data-dir", str(tmp_path / "d"))
     assert code == 1 and "lang must be" in output
+
+
+def test_rebuild_replaces_an_index_built_by_another_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = tmp_path / "old.en.txt", tmp_path / "new.en.txt"
+    old.write_text("The old pier was closed for repairs.\n")
+    new.write_text("The new bridge opens in spring.\n")
+    data = str(tmp_path / "data")
+    assert run("ingest", str(old), "--data-dir", data)[0] == 0
+    # Another model: a plain ingest is refused, --rebuild starts over without reading the old.
+    monkeypatch.setattr(index.embed, "load_embedder", lambda settings=None: FakeEmbedder(dim=24))
+    code, output = run("ingest", str(new), "--data-dir", data)
+    assert code == 1 and "--rebuild" in output, output
+    code, output = run("ingest", str(new), "--data-dir", data, "--rebuild")
+    assert code == 0 and "1 added" in output, output
+    code, output = run("search", "bridge", "--data-dir", data, "--json")
+    assert [hit["doc_id"] for hit in json.loads(output)] == ["new.en"]
+    assert run("verify", data)[0] == 0
