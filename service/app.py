@@ -24,6 +24,7 @@ from service.mcp_server import mount_mcp
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestObserver
 from service.routes import answer, documents, health, search
+from service.routes.page import mount_page
 from service.schemas import ErrorBody
 from service.settings import ServiceSettings, load_settings
 from service.state import LoadErrorHook, ServiceState
@@ -96,6 +97,7 @@ def create_app(
     app.include_router(documents.writes)
     app.include_router(answer.router)
     app.state.mcp_sessions = mount_mcp(app, settings, state)  # MCP over streamable HTTP at /mcp
+    mount_page(app)  # the search page at / and its files under /static
     # Added last = outermost: CORS headers go on every answer, even a 413 or a 401.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestObserver, metrics=metrics, log_queries=settings.log_queries)
