@@ -34,6 +34,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
@@ -81,6 +82,10 @@ __all__ = [
     "write_lock",
 ]
 
+# One load at a time per process: numpy reads .npy headers with ast.literal_eval, and CPython
+# 3.11's AST conversion is not thread-safe (concurrent loads raised "AST constructor recursion
+# depth mismatch"). Loads are rare (start-up, reload), so serialising them costs nothing.
+_LOAD_LOCK = threading.Lock()
 FORMAT_VERSION = 2
 
 # The steps of a commit, in order. Everything before "switch" leaves the old state; "switch" is
@@ -345,7 +350,8 @@ def load_snapshot(data_dir: Path, verify: bool = False) -> tuple[Snapshot, Build
                     raise DataDirError(f"{path} is missing or damaged: restore from a snapshot")
         info = build_info_of(manifest)
         try:
-            snapshot = _read_generation(folder, info, generation_number(name))
+            with _LOAD_LOCK:
+                snapshot = _read_generation(folder, info, generation_number(name))
         except (OSError, ValueError, KeyError, IndexError, RuntimeError) as exc:
             # RuntimeError: FAISS's reader on a damaged file.
             raise DataDirError(

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fake embedder, the tiny bilingual corpus, paths to shared data."""
+"""Shared fixtures: a fake embedder, the tiny bilingual corpus, paths to shared data, and (for
+`model` tests) the real embedder and the demo corpus indexed with it, each made once a session."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from index.analyze import Analyzer
 from index.config import IndexSettings
+from index.embed import Embedder
 from index.readers import read_paths
 from index.records import Document
 from index.retriever import Retriever
@@ -29,6 +31,26 @@ def fake_embedder() -> FakeEmbedder:
 @pytest.fixture(scope="session")
 def analyzer() -> Analyzer:
     return Analyzer()
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> Embedder:
+    """The configured model, loaded once for every `model` test."""
+    from index.embed import load_embedder
+
+    return load_embedder(IndexSettings())
+
+
+@pytest.fixture(scope="session")
+def demo_data_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder) -> Path:
+    """`corpus/` indexed with the real model, built once. Shared: tests only read it (a test
+    that writes works on a copy)."""
+    docs, problems = read_paths([CORPUS])
+    assert problems == []
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    Retriever.open(settings=IndexSettings(data_dir=data_dir), embedder=real_embedder,
+                   analyzer=Analyzer()).upsert(docs)
+    return data_dir
 
 
 @pytest.fixture(scope="session")

@@ -23,13 +23,10 @@ from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from index.analyze import Analyzer
-from index.config import IndexSettings
-from index.embed import load_embedder
-from index.readers import read_paths
+from index.embed import Embedder
 from index.records import Document
 from index.retriever import Retriever
 from service.app import create_app
-from tests.conftest import CORPUS
 from tests.fakes import FakeEmbedder
 from tests.service.conftest import quote_id, service_settings
 
@@ -98,17 +95,12 @@ def _serve_index(data_dir: Path, retriever: Retriever) -> Any:
 
 
 @pytest.fixture(scope="session")
-def demo_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The demo corpus indexed with the real model, served; built once per session."""
-    data_dir = tmp_path_factory.mktemp("browser-demo") / "data"
-    docs, problems = read_paths([CORPUS])
-    assert problems == []
-    embedder = load_embedder(IndexSettings(data_dir=data_dir))
-    settings = service_settings(data_dir)
-    retriever = Retriever.open(settings=settings.index_settings(), embedder=embedder,
+def demo_base(demo_data_dir: Path, real_embedder: Embedder) -> Iterator[str]:
+    """The demo corpus indexed with the real model (shared, read-only), served."""
+    settings = service_settings(demo_data_dir)
+    retriever = Retriever.open(settings=settings.index_settings(), embedder=real_embedder,
                                analyzer=Analyzer())
-    retriever.upsert(docs)
-    with _serve_index(data_dir, retriever) as base:
+    with _serve_index(demo_data_dir, retriever) as base:
         yield base
 
 

@@ -9,8 +9,7 @@ import pytest
 
 from index.analyze import Analyzer
 from index.config import IndexSettings
-from index.embed import SentenceTransformerEmbedder
-from index.readers import read_paths
+from index.embed import Embedder
 from index.retriever import Retriever
 
 pytestmark = pytest.mark.model
@@ -20,17 +19,11 @@ EN, ZH = "qingpu-briefing-2023-09-05.en", "qingpu-briefing-2023-09-05.zh"
 
 
 @pytest.fixture(scope="module")
-def demo(
-    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
-) -> Retriever:
-    docs, problems = read_paths([CORPUS])
-    assert problems == []
-    data_dir = tmp_path_factory.mktemp("demo") / "data"
-    retriever = Retriever.open(
-        data_dir, settings=IndexSettings(data_dir=data_dir), embedder=embedder, analyzer=Analyzer()
+def demo(demo_data_dir: Path, real_embedder: Embedder) -> Retriever:
+    return Retriever.open(
+        demo_data_dir, settings=IndexSettings(data_dir=demo_data_dir), embedder=real_embedder,
+        analyzer=Analyzer(),
     )
-    retriever.upsert(docs)
-    return retriever
 
 
 def test_demo_corpus_is_one_release_in_two_languages(demo: Retriever) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from index.embed import Embedder
 from index.retriever import Retriever
 from service.app import create_app
 from tests.fake_llm import FakeLlm
@@ -21,7 +22,6 @@ from tests.service.conftest import (
     quote_id,
     service_settings,
 )
-from tests.service.test_mcp import build_demo_index, real_embedder
 
 QUESTION = "How often do metro trains run?"
 NO_LLM = {"llm_base_url": None, "llm_model": None}  # whatever the developer's environment says
@@ -232,10 +232,10 @@ def test_an_unreachable_llm_is_502(make_client: ClientFactory) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    data_dir = build_demo_index(tmp_path_factory.getbasetemp())
+def demo_client(demo_data_dir: Path, real_embedder: Embedder) -> Any:
+    data_dir = demo_data_dir
     settings = service_settings(Path(data_dir), **NO_LLM)
-    retriever = Retriever.open(settings=settings.index_settings(), embedder=real_embedder())
+    retriever = Retriever.open(settings=settings.index_settings(), embedder=real_embedder)
     with TestClient(create_app(settings, retriever=retriever)) as client:
         yield client
 

@@ -28,11 +28,9 @@ from mcp_types import CallToolResult
 from index.analyze import Analyzer
 from index.config import IndexSettings
 from index.embed import Embedder
-from index.readers import read_paths
 from index.retriever import Retriever
 from service.app import create_app
 from service.mcp_server import LocalHost, create_mcp_server
-from tests.conftest import CORPUS
 from tests.fakes import FakeEmbedder
 from tests.service.conftest import TOKEN, service_settings, wait_until
 
@@ -46,24 +44,6 @@ TOOLS = {"search_releases", "get_document", "list_releases"}
 
 
 @functools.cache
-def real_embedder() -> Embedder:
-    from index.embed import load_embedder
-
-    return load_embedder(IndexSettings())
-
-
-def build_demo_index(base: Path) -> Path:
-    """The demo corpus indexed with the real model under `base` (built once per test session:
-    later calls find the committed index)."""
-    data_dir = base / "demo-index" / "data"
-    if not (data_dir / "CURRENT").exists():
-        docs, problems = read_paths([CORPUS])
-        assert problems == []
-        Retriever.open(settings=IndexSettings(data_dir=data_dir),
-                       embedder=real_embedder()).upsert(docs)
-    return data_dir
-
-
 @contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
     """Serve `app` with uvicorn on a free loopback port in a thread; yields its base URL."""
@@ -142,8 +122,8 @@ def demo_documents(data_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_demo_index(tmp_path_factory.getbasetemp())
+def demo_dir(demo_data_dir: Path) -> Path:
+    return demo_data_dir
 
 
 @pytest.mark.model
@@ -163,9 +143,11 @@ def test_stdio_server_from_the_cli_answers_every_tool_with_exact_spans(demo_dir:
 
 
 @pytest.mark.model
-def test_streamable_http_at_mcp_answers_every_tool_with_exact_spans(demo_dir: Path) -> None:
+def test_streamable_http_at_mcp_answers_every_tool_with_exact_spans(
+    demo_dir: Path, real_embedder: Embedder
+) -> None:
     settings = service_settings(demo_dir)
-    retriever = Retriever.open(settings=settings.index_settings(), embedder=real_embedder())
+    retriever = Retriever.open(settings=settings.index_settings(), embedder=real_embedder)
     with serving(create_app(settings, retriever=retriever)) as base:
 
         async def run() -> dict[str, Any]:
