@@ -193,6 +193,10 @@ def _string_fields(
             raise _Rejected(
                 f"field {key!r}{context} contains an unpaired surrogate escape"
             ) from None
+        if "\x00" in value:  # as in a file, where a NUL byte means binary data, not text
+            raise _Rejected(
+                f"field {key!r}{context} contains NUL characters (\\u0000): remove them"
+            )
         fields[key] = value
     return fields
 

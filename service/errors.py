@@ -129,8 +129,26 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     return error_response(422, "invalid_request", validation_message(errors))
 
 
+# FastAPI's detail when a body is not UTF-8 JSON or not a readable form: too vague to act on.
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
+def _unreadable_body(request: Request) -> JSONResponse:
+    content_type = request.headers.get("content-type", "")
+    if "json" in content_type:
+        return error_response(400, "invalid_json",
+                              "the body is not valid JSON in UTF-8: encode the request as UTF-8")
+    return error_response(
+        400, "bad_request",
+        f"the body could not be read as {content_type or 'no content type'}: send JSON with "
+        "'Content-Type: application/json', or files as multipart/form-data",
+    )
+
+
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        return _unreadable_body(request)
     code = _HTTP_CODES.get(exc.status_code, "error")
     # The path as sent (still percent-encoded), so a message stays on one line.
     path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path

@@ -39,13 +39,28 @@ class Intake:
     rejected: list[Rejection]
 
 
-def documents_from_json(items: Sequence[DocumentIn], max_bytes: int) -> Intake:
-    """JSON documents → documents and rejections; `documents[i]` names the i-th item."""
+def documents_from_json(
+    items: Sequence[DocumentIn], max_bytes: int, max_document_bytes: int
+) -> Intake:
+    """JSON documents → documents and rejections; `documents[i]` names the i-th item.
+
+    `max_bytes` bounds the whole batch as written for the reader; `max_document_bytes` each
+    document's text in UTF-8, the same limit an uploaded file has.
+    """
+    too_large: list[Rejection] = []
+    lines: list[str] = []
+    for number, item in enumerate(items):
+        size = len(item.text.encode("utf-8", "surrogatepass"))
+        if size > max_document_bytes:
+            too_large.append(Rejection(source=f"documents[{number}]", message=(
+                f"the text is too large ({size / 2**20:.1f} MB; the limit is "
+                f"{max_document_bytes / 2**20:.1f} MB per document): split it")))
+            lines.append("")  # a blank line keeps line i+1 = documents[i] for the reader
+            continue
+        # ASCII escapes keep lone surrogates intact, so the reader reports them as bad text.
+        lines.append(json.dumps(item.model_dump(exclude_none=True), ensure_ascii=True))
     with tempfile.TemporaryDirectory(prefix="qiao-json-") as tmp:
         path = Path(tmp, BATCH_FILE)
-        # ASCII escapes keep lone surrogates intact, so the reader reports them as bad text.
-        records = (item.model_dump(exclude_none=True) for item in items)
-        lines = (json.dumps(record, ensure_ascii=True) for record in records)
         path.write_text("\n".join(lines) + "\n", encoding="ascii")
         documents, problems = read_paths([path], max_bytes=max_bytes)
         line_ref = re.compile(re.escape(str(path)) + r":(\d+)")
@@ -53,7 +68,7 @@ def documents_from_json(items: Sequence[DocumentIn], max_bytes: int) -> Intake:
         def item_ref(match: re.Match[str]) -> str:
             return f"documents[{int(match.group(1)) - 1}]"
 
-        rejected = [
+        rejected = too_large + [
             Rejection(
                 source=f"documents[{p.line - 1}]" if p.line else "documents",
                 message=line_ref.sub(item_ref, p.message),
@@ -65,9 +80,13 @@ def documents_from_json(items: Sequence[DocumentIn], max_bytes: int) -> Intake:
 
 def _safe_name(filename: str | None) -> tuple[str | None, str]:
     """(name to write under, or None with the reason it cannot be used)."""
-    name = re.split(r"[/\\]", filename or "")[-1]  # browsers may send a path; keep the name
+    name = filename or ""
     if not name:
         return None, "a file part without a file name: send files as multipart 'files'"
+    # Browsers and curl send the bare name; a path ('../x', '/etc/x', 'C:\\x') is an attempt
+    # to write elsewhere, and is refused rather than silently cut down to its last part.
+    if re.search(r"[/\\]", name):
+        return None, "the file name contains a path ('/' or '\\'): send the bare file name"
     if name.startswith("."):
         return None, "hidden file name (starts with '.'): rename the file"
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES or not name.isprintable():

@@ -23,7 +23,9 @@ class BodyLimit:
 
     A declared Content-Length over the limit is refused before the app runs; otherwise the
     streamed bytes are counted (chunked uploads have no Content-Length) and the app's own
-    response, whatever it made of the cut-off body, is replaced by the 413.
+    response, whatever it made of the cut-off body, is replaced by the 413. A compressed body
+    (Content-Encoding other than identity) gets 415: nothing here decompresses, and the limit
+    counts the bytes as sent, so a small gzip body must not be read as if it were the data.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -38,8 +40,15 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            refusal = (f"compressed request bodies (Content-Encoding: {encoding}) are not "
+                       "accepted: send the body uncompressed")
+            await error_response(415, "unsupported_media_type", refusal)(scope, receive, send)
+            return
         message = self._message()
-        declared = Headers(scope=scope).get("content-length")
+        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await error_response(413, "payload_too_large", message)(scope, receive, send)
             return

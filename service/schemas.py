@@ -7,10 +7,12 @@ named by `doc_id`, as returned by `GET /v1/documents/{doc_id}`: `text[start:end]
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -46,18 +48,44 @@ class ErrorBody(BaseModel):
 # -- search ------------------------------------------------------------------------------------
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date_only(value: Any) -> Any:
+    # Pydantic would read "0" or 1700000000 as a Unix time; the API documents YYYY-MM-DD only.
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("a date must be written YYYY-MM-DD, like 2023-09-05")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_only)]
+
+
+def _number_not_text(value: Any) -> Any:
+    # JSON Schema's integer is a number (5 or 5.0), never "5" or true, which pydantic would take.
+    if isinstance(value, str | bool):
+        raise ValueError("must be a number, not a string or true/false")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_number_not_text)]
+
+
 class SearchRequest(_Strict):
     query: str = Field(
         min_length=1, max_length=QUERY_MAX_CHARS, examples=["Who chairs the district committee?"]
     )
-    k: int = Field(default=10, ge=1, le=K_MAX, description="Number of results.")
+    k: JsonInt = Field(default=10, ge=1, le=K_MAX, description="Number of results.")
     lang: Lang | None = Field(default=None, description="Only this language; null = either.")
     mode: Mode = "hybrid"
     release_id: str | None = None
-    date_from: dt.date | None = Field(default=None, description="Inclusive.")
-    date_to: dt.date | None = Field(default=None, description="Inclusive.")
+    date_from: IsoDate | None = Field(default=None, description="Inclusive.")
+    date_to: IsoDate | None = Field(default=None, description="Inclusive.")
     counterpart: bool = Field(
-        default=True, description="Attach the aligned passage of the other language version."
+        default=True, strict=True,  # JSON true/false only, not 0 or "no"
+        description="Attach the aligned passage of the other language version.",
     )
 
     @field_validator("query")
@@ -65,6 +93,8 @@ class SearchRequest(_Strict):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("the query is blank: type some words to search for")
+        if any((ch < " " and ch not in "\t\n\r") or ch == "\x7f" for ch in value):
+            raise ValueError("the query contains control characters (such as NUL): remove them")
         return value
 
     @model_validator(mode="after")

@@ -155,7 +155,9 @@ async def post_documents(
     _check_batch(settings, len(items))
     # The body limit bounds the input; the JSONL copy's \uXXXX escapes make it up to 6× larger.
     limit = 6 * settings.max_body_bytes
-    intake = await state.offload(lambda: documents_from_json(items, limit))
+    intake = await state.offload(
+        lambda: documents_from_json(items, limit, settings.max_file_bytes)
+    )
     return await _ingest(intake, state, retriever, metrics)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from typing import Annotated
+from urllib.parse import unquote_to_bytes
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
 from index.readers import detect_lang
@@ -15,7 +15,7 @@ from index.records import Hit, Lang
 from index.search import Filters, Mode
 from service.deps import MetricsDep, RetrieverDep, SettingsDep, StateDep, require_reader
 from service.errors import ApiError, validation_message
-from service.schemas import SearchRequest, SearchResponse, SearchResult
+from service.schemas import IsoDate, SearchRequest, SearchResponse, SearchResult
 from service.settings import K_MAX, QUERY_MAX_CHARS
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,21 @@ async def search_post(
     return await _search(body, settings, state, retriever, metrics)
 
 
+def _check_utf8_query(request: Request) -> None:
+    # Starlette decodes bad percent-escapes to U+FFFD; searching for those would answer a
+    # question the client never asked.
+    raw = request.scope.get("query_string", b"")
+    try:
+        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_request",
+                       "the query string is not UTF-8 once URL-decoded: URL-encode the query "
+                       "as UTF-8 (curl: --data-urlencode 'q=…')") from None
+
+
 @router.get("/search", response_model=SearchResponse)
 async def search_get(
+    request: Request,
     settings: SettingsDep,
     state: StateDep,
     retriever: RetrieverDep,
@@ -75,11 +88,12 @@ async def search_get(
     lang: Lang | None = None,
     mode: Mode = "hybrid",
     release_id: str | None = None,
-    date_from: dt.date | None = None,
-    date_to: dt.date | None = None,
+    date_from: IsoDate | None = None,
+    date_to: IsoDate | None = None,
     counterpart: bool = True,
 ) -> SearchResponse:
     """The same search as `POST /v1/search`, with `q` for the query."""
+    _check_utf8_query(request)
     try:
         body = SearchRequest(query=q, k=k, lang=lang, mode=mode, release_id=release_id,
                              date_from=date_from, date_to=date_to, counterpart=counterpart)
