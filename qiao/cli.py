@@ -399,6 +399,7 @@ def serve(
               "open (loopback only)" if settings.loopback_only else "refused: set QIAO_API_TOKEN")
     err.print(f"Qiao API on http://{shown}:{settings.port} (docs /docs) for {settings.data_dir}; "
               f"writes {writes}; loading the model…", highlight=False, soft_wrap=True)
+    _limit_malloc_arenas()
     # uvicorn re-raises the stop signal once it has shut down gracefully, restoring the handler
     # it found: with these no-op handlers in place a clean stop by SIGTERM/Ctrl-C exits 0.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -406,6 +407,24 @@ def serve(
     server.run()
     if failures:
         raise failures[0]
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives threads their own malloc arenas, and with a pool of search threads the server's
+    memory crept up under load (+14% RSS in 150 s; +3.8% with 2 arenas). A MALLOC_ARENA_MAX set
+    by the user wins; elsewhere than glibc this does nothing."""
+    import ctypes
+    import ctypes.util
+    import os
+
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    m_arena_max = -8  # from glibc's malloc.h
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.mallopt(m_arena_max, arenas)
+    except (OSError, AttributeError, TypeError):
+        pass
 
 
 @app.command("mcp")
