@@ -17,7 +17,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import requests
@@ -41,7 +40,7 @@ from index.analyze import Analyzer
 from index.retriever import Retriever
 from service.app import create_app
 from tests.fakes import FakeEmbedder
-from tests.service.conftest import AUTH, TOKEN, service_settings
+from tests.service.conftest import AUTH, TOKEN, assert_hits_exact, service_settings
 
 EXAMPLES = 100
 # Requests per operation: (schema-valid, schema-violating). Operations without parameters have
@@ -113,24 +112,7 @@ def operations_of(schema: OpenApiSchema) -> dict[str, APIOperation[Any, Any, Any
 
 def check_spans_exact(schema: OpenApiSchema, body: dict[str, Any]) -> None:
     """Every hit's span (and answer, counterpart) indexes the text GET /v1/documents serves."""
-    client = asgi.get_client(schema.app)
-    texts: dict[str, str] = {}
-
-    def text_of(doc_id: str) -> str:
-        if doc_id not in texts:
-            response = client.get(f"/v1/documents/{quote(doc_id, safe='')}")
-            assert response.status_code == 200, response.text
-            texts[doc_id] = response.json()["text"]
-        return texts[doc_id]
-
-    for hit in body["results"]:
-        assert text_of(hit["doc_id"])[hit["start"] : hit["end"]] == hit["text"], hit
-        if hit["answer"] is not None:
-            answer = hit["answer"]
-            assert text_of(hit["doc_id"])[answer["start"] : answer["end"]] == answer["text"]
-        if hit["counterpart"] is not None:
-            cp = hit["counterpart"]
-            assert text_of(cp["doc_id"])[cp["start"] : cp["end"]] == cp["text"]
+    assert_hits_exact(asgi.get_client(schema.app), body["results"])
 
 
 def fuzz(schema: OpenApiSchema, label: str, mode: GenerationMode, examples: int) -> int:
