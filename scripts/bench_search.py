@@ -4,6 +4,11 @@ Ingest throughput is compared with the embedder's own throughput on the same pas
 measured in the same process right before, so machine noise affects both alike.
 
     .venv/bin/python scripts/bench_search.py [--xquad-dir ../shared/xquad] [--json out.json]
+        [--compare-backends]
+
+The embedder is the configured one (`QIAO_EMBED_BACKEND`). `--compare-backends` also opens the
+same index with the torch and the ONNX Runtime embedder and times hybrid searches with the two,
+taking turns query by query.
 """
 
 from __future__ import annotations
@@ -45,11 +50,39 @@ def ingest_timed(
     return retriever, time.perf_counter() - t0
 
 
+def compare_backends(
+    data_dir: Path, settings: IndexSettings, analyzer: Analyzer, questions: list[str]
+) -> dict[str, list[float]]:
+    """Hybrid search milliseconds per question with each embedding backend, on one index."""
+    retrievers = {
+        backend: Retriever.open(
+            data_dir,
+            settings=settings,
+            embedder=load_embedder(settings.model_copy(update={"embed_backend": backend})),
+            analyzer=analyzer,
+        )
+        for backend in ("torch", "onnx")
+    }
+    for q in questions[:20]:
+        for retriever in retrievers.values():
+            retriever.search(q, k=10)  # warm-up
+    latencies: dict[str, list[float]] = {f"hybrid, {b} backend": [] for b in retrievers}
+    for q in questions:  # take turns, so bursts of load from elsewhere hit both alike
+        for backend, retriever in retrievers.items():
+            t0 = time.perf_counter()
+            retriever.search(q, k=10)
+            latencies[f"hybrid, {backend} backend"].append((time.perf_counter() - t0) * 1000)
+    return latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--xquad-dir", type=Path, default=Path("../shared/xquad"))
     parser.add_argument("--queries", type=int, default=300, help="questions per language")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--compare-backends", action="store_true", help="also time search with each backend"
+    )
     args = parser.parse_args()
 
     settings = IndexSettings()
@@ -101,6 +134,8 @@ def main() -> None:
             embedder.embed_queries([q])
             query_embed.append((time.perf_counter() - t0) * 1000)
         latencies["(query embedding only)"] = query_embed
+        if args.compare_backends:
+            latencies.update(compare_backends(Path(tmp), settings, analyzer, questions))
         stats = retriever.stats()
 
     latency_table: dict[str, dict[str, float]] = {
@@ -127,6 +162,7 @@ def main() -> None:
         ),
         "pooled_ingest_tokens_per_s": round(tokens / pooled_s, 1),
         "pooled_ingest_to_embedder_ratio": round(embed_s / pooled_s, 3),
+        "embed_backend": settings.embed_backend,
         "latency_ms": latency_table,
     }
     print(f"index: {stats['documents']} documents, {stats['passages']} passages, {tokens} tokens")

@@ -15,8 +15,7 @@ from typing import Annotated, Any, Self
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from index.config import IndexSettings
-from index.errors import QiaoError
+from index.config import IndexSettings, settings_error
 
 # Hard ceilings of the API contract (also in the OpenAPI schema); settings may only lower them.
 QUERY_MAX_CHARS = 2000
@@ -146,8 +145,4 @@ def load_settings(
     try:
         return ServiceSettings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        where = f"setting QIAO_{field.upper()}" if field else "settings"
-        raise QiaoError(f"invalid {where}: {message}") from None
+        raise settings_error(exc) from None

@@ -95,3 +95,14 @@ def test_rebuild_replaces_an_index_built_by_another_model(
     code, output = run("search", "bridge", "--data-dir", data, "--json")
     assert [hit["doc_id"] for hit in json.loads(output)] == ["new.en"]
     assert run("verify", data)[0] == 0
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QIAO_EMBED_BACKEND", "bogus")
+    code, output = run("search", "bridge", "--data-dir", str(tmp_path / "data"))
+    assert code == 1
+    assert output.strip().splitlines() == [
+        "error: invalid setting QIAO_EMBED_BACKEND: Input should be 'torch' or 'onnx'"
+    ]
