@@ -132,7 +132,9 @@ def empty_base(
         yield base
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an asyncio loop running in the main thread while it
+# is open, which would stop later tests (anyio.run) from starting their own.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: install it with scripts/browser_deps.sh")
