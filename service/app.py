@@ -61,6 +61,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.start_soon(state.follow_commits)
         yield
         tasks.cancel_scope.cancel()
+    await anyio.to_thread.run_sync(state.stop)
 
 
 def create_app(

@@ -3,17 +3,22 @@ it: every passage they return exists in that version, with its exact text, never
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
+import anyio
+import pytest
 from fastapi.testclient import TestClient
 
 from index.analyze import Analyzer
 from index.records import Document
+from index.retriever import Retriever
+from service.state import WRITE_NICENESS, ServiceState
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
-from tests.service.conftest import ClientFactory, quote_id
+from tests.service.conftest import ClientFactory, quote_id, service_settings
 
 DOC_ID = "reservoir.en"
 VERSIONS = 12
@@ -110,3 +115,25 @@ def test_searches_during_reingest_see_whole_versions_only(
     assert final["text"] == texts[-1]
     assert {p["passage_id"]: (p["start"], p["end"], texts[-1][p["start"] : p["end"]])
             for p in final["passages"]} == tables[-1]
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are POSIX-only")
+def test_writes_run_on_a_thread_that_yields_the_cpu_to_searches(
+    tmp_path: Path, tiny_retriever: Retriever
+) -> None:
+    state = ServiceState(service_settings(tmp_path / "data"), retriever=tiny_retriever)
+
+    def niceness() -> tuple[int, str]:
+        thread = threading.current_thread()
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), thread.name
+
+    async def main() -> tuple[tuple[int, str], tuple[int, str]]:
+        state.start()
+        try:
+            return await state.write(niceness), await state.read(niceness)
+        finally:
+            state.stop()
+
+    (write_nice, write_thread), (read_nice, _) = anyio.run(main)
+    assert write_thread.startswith("qiao-write")
+    assert write_nice == min(read_nice + WRITE_NICENESS, 19)
