@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import DataDirError
+from index.files import fsync_path
 from index.generations import (
     CURRENT,
     TEMP_PREFIX,
     check_data_dir,
-    fsync_dir,
     fsync_tree,
     pinned_generation,
 )
@@ -80,7 +80,7 @@ def snapshot_data_dir(source: Path, dest: Path) -> SnapshotReport:
             f.flush()
             os.fsync(f.fileno())
         os.replace(pointer, dest / CURRENT)  # last: only a complete copy is ever named
-        fsync_dir(dest)
+        fsync_path(dest)
     except OSError as exc:
         raise DataDirError(f"cannot finish the snapshot in {dest}: {exc.strerror or exc}") from exc
     files = [p for p in final.rglob("*") if p.is_file()]

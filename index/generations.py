@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from index.errors import DataDirError
+from index.files import fsync_path
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,6 @@ TRASH_PREFIX = ".trash-"  # a superseded generation being removed
 _PIN_ATTEMPTS = 20
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fsync_tree(folder: Path) -> None:
     """fsync every file and folder under `folder`, then `folder` itself."""
     for path in sorted(folder.rglob("*")):
@@ -50,8 +43,8 @@ def fsync_tree(folder: Path) -> None:
             with path.open("rb") as f:
                 os.fsync(f.fileno())
         elif path.is_dir():
-            fsync_dir(path)
-    fsync_dir(folder)
+            fsync_path(path)
+    fsync_path(folder)
 
 
 def generation_number(name: str) -> int:

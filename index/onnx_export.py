@@ -34,6 +34,7 @@ import numpy as np
 
 from index.config import DEFAULT_MODEL, IndexSettings
 from index.errors import ModelError
+from index.files import check_model_file, fsync_path, sha256_of
 
 if TYPE_CHECKING:
     import torch
@@ -130,19 +131,7 @@ def verify_onnx(model_path: Path, out_dir: Path) -> Path:
         raise ModelError(f"the ONNX export in {out_dir} was made by another Qiao version; {hint}")
     if source != source_fingerprint(model_path):
         raise ModelError(f"the ONNX export in {out_dir} is of another model version; {hint}")
-    try:
-        actual = file.stat().st_size
-        if actual != size:
-            raise ModelError(
-                f"ONNX file {file} is truncated or altered ({actual} bytes, expected {size}); "
-                f"{hint}"
-            )
-        if _sha256(file) != sha256:
-            raise ModelError(f"ONNX file {file} is corrupt (checksum mismatch); {hint}")
-    except FileNotFoundError:
-        raise ModelError(f"ONNX file {file} is missing; {hint}") from None
-    except OSError as exc:
-        raise ModelError(f"cannot read ONNX file {file}: {exc.strerror}; {hint}") from None
+    check_model_file(file, size, sha256, what="ONNX file", hint=hint)
     return file
 
 
@@ -189,17 +178,17 @@ def _export_into(model_path: Path, tmp: Path, report: Progress) -> None:
     report("checking the ONNX graph against torch", 0.85)
     _check_against_torch(hf_model, fused)
     del hf_model
-    _fsync_file(fused)
+    fsync_path(fused)
     manifest = {
         "export_version": EXPORT_VERSION,
         "source": fingerprint,
         "size": fused.stat().st_size,
-        "sha256": _sha256(fused),
+        "sha256": sha256_of(fused),
         "inputs": list(INPUT_NAMES),
         "output": OUTPUT_NAME,
     }
     (tmp / ONNX_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    _fsync_file(tmp / ONNX_MANIFEST)
+    fsync_path(tmp / ONNX_MANIFEST)
 
 
 def _transformer_of(model: Any, model_path: Path) -> torch.nn.Module:
@@ -302,10 +291,10 @@ def _check_against_torch(hf_model: torch.nn.Module, onnx_file: Path) -> None:
 def _install(tmp: Path, out_dir: Path) -> None:
     """Move the checked file, then its manifest, into place: the manifest marks it complete."""
     (out_dir / ONNX_MANIFEST).unlink(missing_ok=True)
-    _fsync_dir(out_dir)
+    fsync_path(out_dir)
     os.replace(tmp / ONNX_FILE, out_dir / ONNX_FILE)
     os.replace(tmp / ONNX_MANIFEST, out_dir / ONNX_MANIFEST)
-    _fsync_dir(out_dir)
+    fsync_path(out_dir)
 
 
 @contextmanager
@@ -326,22 +315,3 @@ def _export_lock(out_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

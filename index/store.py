@@ -28,7 +28,6 @@ a reader or `qiao snapshot` never loses the files under it (see `generations.py`
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -45,6 +44,7 @@ import numpy as np
 
 from index.dense import FaissIndex
 from index.errors import DataDirError, IndexMismatch, QiaoError
+from index.files import fsync_path, sha256_of
 from index.generations import (
     CURRENT,
     LOCK,
@@ -52,7 +52,6 @@ from index.generations import (
     TEMP_PREFIX,
     check_data_dir,
     current_generation,
-    fsync_dir,
     generation_number,
     pinned_generation,
     remove_leftovers,
@@ -74,11 +73,11 @@ __all__ = [
     "CommitFailed",
     "check_data_dir",
     "current_generation",
-    "file_sha256",
     "load_snapshot",
     "pinned_generation",
     "read_manifest",
     "save_snapshot",
+    "sha256_of",
     "write_lock",
 ]
 
@@ -138,15 +137,6 @@ class BuildInfo:
             )
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes (the manifest's checksums)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _library_versions() -> dict[str, str]:
     return {name: version(name) for name in ("faiss-cpu", "bm25s", "jieba", "numpy")}
 
@@ -185,7 +175,7 @@ def save_snapshot(data_dir: Path, snapshot: Snapshot, info: BuildInfo) -> str:
             shutil.rmtree(final)
         os.rename(tmp, final)
         tmp = None
-        fsync_dir(data_dir)
+        fsync_path(data_dir)
         _step("current")
         pointer_tmp = data_dir / f".{CURRENT}.tmp"
         with pointer_tmp.open("w", encoding="utf-8") as f:
@@ -209,7 +199,7 @@ def save_snapshot(data_dir: Path, snapshot: Snapshot, info: BuildInfo) -> str:
             ) from exc
         raise
     try:
-        fsync_dir(data_dir)
+        fsync_path(data_dir)
     except OSError as exc:  # committed and visible; only durability across power loss is at risk
         log.error("committed %s but could not fsync %s: %s", name, data_dir, exc)
     _step("cleanup")
@@ -284,7 +274,7 @@ def _write_generation(folder: Path, snapshot: Snapshot, info: BuildInfo) -> None
             "passages": snapshot.n_rows,
             "sentences": len(local_sentences),
         },
-        "files": {str(p.relative_to(folder)): file_sha256(p) for p in files},
+        "files": {str(p.relative_to(folder)): sha256_of(p) for p in files},
     }
     (folder / MANIFEST).write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
@@ -293,8 +283,8 @@ def _write_generation(folder: Path, snapshot: Snapshot, info: BuildInfo) -> None
     for path in [*files, folder / MANIFEST]:
         with path.open("rb") as f:
             os.fsync(f.fileno())
-    fsync_dir(folder / "lexical")
-    fsync_dir(folder)
+    fsync_path(folder / "lexical")
+    fsync_path(folder)
 
 
 def read_manifest(data_dir: Path) -> dict[str, Any] | None:
@@ -346,7 +336,7 @@ def load_snapshot(data_dir: Path, verify: bool = False) -> tuple[Snapshot, Build
         if verify:
             for rel, digest in manifest["files"].items():
                 path = folder / rel
-                if not path.is_file() or file_sha256(path) != digest:
+                if not path.is_file() or sha256_of(path) != digest:
                     raise DataDirError(f"{path} is missing or damaged: restore from a snapshot")
         info = build_info_of(manifest)
         try:

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from index.errors import QiaoError
 from index.lexical import ROWS_FILE, Bm25Index
 from index.records import LANGS, Document
-from index.store import CURRENT, FORMAT_VERSION, MANIFEST, file_sha256, pinned_generation
+from index.store import CURRENT, FORMAT_VERSION, MANIFEST, pinned_generation, sha256_of
 
 T = TypeVar("T")
 _DOCUMENT_FIELDS = {f.name for f in fields(Document)}
@@ -180,7 +180,7 @@ def _check_checksums(checks: _Checks, files: object) -> None:
         path = checks.folder / rel
         if not path.is_file():
             checks.fail(rel, "is missing")
-        elif checks.attempt(rel, functools.partial(file_sha256, path)) not in (digest, None):
+        elif checks.attempt(rel, functools.partial(sha256_of, path)) not in (digest, None):
             checks.fail(rel, "checksum differs from the manifest (damaged or truncated)")
     present = {str(p.relative_to(checks.folder)) for p in checks.folder.rglob("*") if p.is_file()}
     for rel in sorted(present - set(files) - {MANIFEST}):

@@ -10,7 +10,7 @@ import pytest
 from index.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
-from index.store import MANIFEST, file_sha256
+from index.store import MANIFEST, sha256_of
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
 
@@ -34,5 +34,5 @@ def rehash(folder: Path) -> None:
     """Rewrite the manifest's checksums after tampering, so only the structural checks can
     notice what was changed."""
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    manifest["files"] = {rel: file_sha256(folder / rel) for rel in manifest["files"]}
+    manifest["files"] = {rel: sha256_of(folder / rel) for rel in manifest["files"]}
     (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")

@@ -1,0 +1,43 @@
+"""File helpers shared by the stores that write atomically: checksums, fsync, checked reads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from index.errors import ModelError
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes (what the manifests record)."""
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (a directory's entry list: so a rename survives a crash)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_model_file(file: Path, size: int, sha256: str, *, what: str, hint: str) -> None:
+    """Raise a one-line ModelError when `file` is missing, truncated or not the recorded bytes.
+
+    `what` names the file for the user ("model file", "ONNX file"); `hint` says how to fix it.
+    """
+    try:
+        actual = file.stat().st_size
+        if actual != size:
+            raise ModelError(
+                f"{what} {file} is truncated or altered ({actual} bytes, expected {size}); {hint}"
+            )
+        if sha256_of(file) != sha256:
+            raise ModelError(f"{what} {file} is corrupt (checksum mismatch); {hint}")
+    except FileNotFoundError:
+        raise ModelError(f"{what} {file} is missing; {hint}") from None
+    except OSError as exc:
+        raise ModelError(f"cannot read {what} {file}: {exc.strerror}; {hint}") from None
