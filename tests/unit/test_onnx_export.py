@@ -24,8 +24,8 @@ from index.onnx_export import (
     onnx_dir_for,
     verify_onnx,
 )
+from tests.tiny_model import build_tiny_model
 
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "query", "passage", ":", "a", "b", "c", "d", "e"]
 TEXTS = ["a", "b c d e a b c", "c", "d e", "a b c d e", "e e", "b", "a b c d e a b c d"]
 
 
@@ -38,50 +38,7 @@ def one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer BERT with word-level tokens, mean pooling and normalisation, as ST saves."""
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules.normalize import Normalize
-    from sentence_transformers.base.modules.transformer import Transformer
-    from sentence_transformers.sentence_transformer.modules.pooling import Pooling
-    from tokenizers import Tokenizer, pre_tokenizers, processors
-    from tokenizers.models import WordLevel
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny")
-    hf_dir = root / "hf"
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(WORDS),
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-        pad_token_id=0,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(hf_dir)
-    backend = Tokenizer(WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=backend,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        model_max_length=16,
-    ).save_pretrained(hf_dir)
-    model = SentenceTransformer(
-        modules=[Transformer(str(hf_dir), max_seq_length=16), Pooling(16, "mean"), Normalize()],
-        prompts={"query": "query : ", "passage": "passage : "},
-        device="cpu",
-    )
-    out = root / "st"
-    model.save(str(out))
-    shutil.rmtree(hf_dir)
-    return out
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"), normalize=True)
 
 
 @pytest.fixture(scope="module")
