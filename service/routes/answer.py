@@ -92,6 +92,13 @@ def _failure_body(exc: llm.LlmError, fallback: AnswerResponse) -> tuple[int, dic
     return status, body.model_dump(mode="json")
 
 
+def _llm_failed(exc: llm.LlmError, extractive: AnswerResponse) -> JSONResponse:
+    """A 502/504 whose body carries the extractive answer as the fallback."""
+    log.warning("LLM failed, answering extractively: %s", exc)
+    status, error = _failure_body(exc, extractive)
+    return JSONResponse(error, status_code=status)
+
+
 @router.post(
     "/answer",
     response_model=AnswerResponse,
@@ -136,9 +143,7 @@ async def answer(
         try:
             text = await llm.complete(config, messages)
         except llm.LlmError as exc:
-            log.warning("LLM failed, answering extractively: %s", exc)
-            status, error = _failure_body(exc, extractive)
-            return JSONResponse(error, status_code=status)
+            return _llm_failed(exc, extractive)
         composed = generated_answer(text, sources, lang)
         return JSONResponse(_dump(AnswerResponse.of(body.question, composed, "generated",
                                                     config.model)))
@@ -146,9 +151,7 @@ async def answer(
         # Opened before the response starts, so a failure here is still a 502/504.
         stream = await llm.open_stream(config, messages)
     except llm.LlmError as exc:
-        log.warning("LLM failed, answering extractively: %s", exc)
-        status, error = _failure_body(exc, extractive)
-        return JSONResponse(error, status_code=status)
+        return _llm_failed(exc, extractive)
     return _event_stream(_generated_events(body.question, sources, lang, stream, extractive,
                                            config.model))
 
