@@ -70,7 +70,10 @@ class ServiceState:
         self._loader: threading.Thread | None = None
         self._search_limiter: anyio.CapacityLimiter | None = None
         self._write_lock: anyio.Lock | None = None
-        self._writer = ThreadPoolExecutor(max_workers=1)  # replaced in start()
+        # One write thread, started on first use, at a lower CPU priority than searches.
+        self._writer = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="qiao-write", initializer=_yield_to_searches
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -78,9 +81,6 @@ class ServiceState:
         """Create the pools (inside the event loop) and begin loading the index and model."""
         self._search_limiter = anyio.CapacityLimiter(self.settings.search_threads)
         self._write_lock = anyio.Lock()
-        self._writer = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="qiao-write", initializer=_yield_to_searches
-        )
         if self._prebuilt is not None:
             self.retriever = self._prebuilt
             return
