@@ -7,8 +7,11 @@ shared embedder code: tokenizer, prompts, pooling, normalisation, length-sorted 
 `TextTooLong` and span pooling. Only this module imports onnxruntime.
 
 Threads: ORT uses torch's thread count (`OMP_NUM_THREADS`, which the server sets from
-`QIAO_TORCH_THREADS`), so one setting governs both backends. Its worker threads do not spin
-between kernels: the CPUs are shared with parallel searches and other processes.
+`QIAO_TORCH_THREADS`), so one setting governs both backends. With more than one thread, the
+worker threads spin between kernels: waking a sleeping worker for each of a forward pass's ~300
+kernels cost a third of a short query's time and a quarter of batch throughput on 2 cores
+(measured). The
+server's default of one thread per search has no workers, so nothing spins beside searches.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ def open_session(onnx_file: Path, threads: int) -> Any:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if threads > 1 else "0")
     hint = "run `qiao model prepare` to redo the export, or set QIAO_EMBED_BACKEND=torch"
     try:
         session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
