@@ -43,6 +43,9 @@ class UpsertReport:
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     passages: int = 0
+    # Passages of each added or replaced document (a caller that batched several requests into
+    # one upsert splits the report by these).
+    passage_counts: dict[str, int] = field(default_factory=dict)
 
 
 class Retriever:
@@ -274,11 +277,9 @@ class Retriever:
             for seg in new_segments:
                 segments[seg.doc_id] = seg
             self._commit(segments, releases, info)
+            counts = {seg.doc_id: len(seg.spans) for seg in new_segments}
             return UpsertReport(
-                report.added,
-                report.replaced,
-                report.unchanged,
-                sum(len(s.spans) for s in new_segments),
+                report.added, report.replaced, report.unchanged, sum(counts.values()), counts
             )
 
     def rebuild(
@@ -303,8 +304,9 @@ class Retriever:
                 segments, {doc.release_id for doc in latest.values()}, info,
                 generation=generation_number(current) + 1 if current else 1,
             )
+            counts = {seg.doc_id: len(seg.spans) for seg in new_segments}
             return UpsertReport(
-                added=list(latest), passages=sum(len(s.spans) for s in new_segments)
+                added=list(latest), passages=sum(counts.values()), passage_counts=counts
             )
 
     def delete(self, doc_ids: Sequence[str]) -> list[str]:

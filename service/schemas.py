@@ -208,6 +208,22 @@ class WriteReport(BaseModel):
     passages: int = Field(description="Passages embedded by this request.")
 
 
+class JobOut(BaseModel):
+    """An ingest job (`wait=false`): accepted once journaled, committed in the background."""
+
+    job_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    status: Literal["queued", "done", "failed"] = Field(
+        description="queued: accepted, not yet searchable; done: committed; failed: see error."
+    )
+    status_url: str = Field(description="Where to ask for the job's status.")
+    accepted_at: dt.datetime
+    finished_at: dt.datetime | None
+    documents: list[str] = Field(description="doc_ids accepted for ingest.")
+    rejected: list[Rejection] = Field(description="What the request held that was refused.")
+    result: WriteReport | None = Field(description="What the commit did, once done.")
+    error: str | None = Field(description="Why the job failed, if it did.")
+
+
 class DeleteReport(BaseModel):
     deleted: list[str]
 

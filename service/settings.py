@@ -45,6 +45,10 @@ class ServiceSettings(IndexSettings):
     max_k: int = Field(default=K_MAX, ge=1, le=K_MAX)
     max_batch_docs: int = Field(default=1000, ge=1)
     max_file_bytes: int = Field(default=20 * 2**20, ge=1)  # per uploaded file, like `qiao ingest`
+    # Ingest requests waiting together are committed together, up to this many documents.
+    ingest_group_docs: int = Field(default=256, ge=1)
+    # Documents waiting for ingest beyond which `wait=false` jobs are refused (503, retry later).
+    max_queued_docs: int = Field(default=10_000, ge=1)
 
     # Threads that run searches; more than the cores only adds contention.
     search_threads: int = Field(default_factory=_machine_threads, ge=1)

@@ -1,20 +1,21 @@
 """What the app holds between requests: the Retriever (loaded once, in the background), the
-thread pools that run library calls off the event loop, and the lock that orders writes.
+thread pool that runs searches off the event loop, and the write queue.
 
 Loading the model takes seconds, so it runs in a background thread started by the lifespan:
 `/healthz` answers at once and `/readyz` turns 200 when `retriever` is set. Searches run in a
-thread pool sized to the machine; writes (upsert, delete, reload) take one async lock, so an
-ingest never holds a search thread and never overlaps a reload of another process's commit.
+thread pool sized to the machine; writes (ingest, delete, reload) run in order on the write
+queue's one thread (`service.write_queue`), so an ingest never holds a search thread and never
+overlaps a reload of another process's commit. Ingest jobs (`wait=false`) are journaled by
+`service.jobs` and go through the same queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import TypeVar
 
 import anyio
@@ -23,9 +24,12 @@ import anyio.to_thread
 from index.config import IndexSettings
 from index.embed import Embedder
 from index.errors import QiaoError
-from index.retriever import Retriever
+from index.records import Document
+from index.retriever import Retriever, UpsertReport
 from service.errors import ApiError
+from service.jobs import IngestJobs, QueueUnavailable
 from service.settings import ServiceSettings
+from service.write_queue import ShuttingDown, WriteQueue
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +39,6 @@ LoadErrorHook = Callable[[QiaoError], None]
 # Text run through the analyser and the model once after loading: jieba reads its dictionary
 # and torch sets up its kernels on first use, which would otherwise slow the first search.
 _WARM_UP = "warm-up 预热"
-WRITE_NICENESS = 10  # CFS weight 110 against 1024: a write gets ~1/10 of a core a search wants
-
-
-def _yield_to_searches() -> None:
-    """Lower the write thread's CPU priority (Linux: per thread). Embedding a new document takes
-    tens of searches' worth of CPU; at equal priority searches queued behind it and their tail
-    latency grew tenfold under load. Writes wait a little longer instead."""
-    try:
-        thread = threading.get_native_id()
-        niceness = os.getpriority(os.PRIO_PROCESS, thread) + WRITE_NICENESS
-        os.setpriority(os.PRIO_PROCESS, thread, niceness)
-    except (OSError, AttributeError):  # not Linux, or not allowed: writes share equally
-        log.debug("could not lower the write thread's priority")
 
 
 class ServiceState:
@@ -69,28 +60,29 @@ class ServiceState:
         self.error: QiaoError | None = None
         self._loader: threading.Thread | None = None
         self._search_limiter: anyio.CapacityLimiter | None = None
-        self._write_lock: anyio.Lock | None = None
         # One write thread, started on first use, at a lower CPU priority than searches.
-        self._writer = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="qiao-write", initializer=_yield_to_searches
-        )
+        self.writes = WriteQueue(settings.ingest_group_docs)
+        self.jobs: IngestJobs | None = None
+        self._jobs_problem = "the index is still loading: retry shortly"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Create the pools (inside the event loop) and begin loading the index and model."""
         self._search_limiter = anyio.CapacityLimiter(self.settings.search_threads)
-        self._write_lock = anyio.Lock()
         if self._prebuilt is not None:
-            self.retriever = self._prebuilt
+            self._ready(self._prebuilt)
             return
         # A daemon thread: a shutdown during a model load need not wait for it.
         self._loader = threading.Thread(target=self._load, name="qiao-load", daemon=True)
         self._loader.start()
 
     def stop(self) -> None:
-        """Finish the write in progress (a commit is never cut short) and end the write thread."""
-        self._writer.shutdown(wait=True)
+        """Finish the queued writes (a commit is never cut short; accepted ingest jobs wait
+        in their journal for the next start) and end the write thread."""
+        self.writes.stop()
+        if self.jobs is not None:
+            self.jobs.close()
 
     def _load(self) -> None:
         index_settings = self.settings.index_settings()
@@ -103,12 +95,22 @@ class ServiceState:
             log.exception("loading the index failed")
             self._fail(QiaoError(f"loading failed ({type(exc).__name__}: {exc}); see the log"))
             return
-        self.retriever = retriever
+        self._ready(retriever)
         stats = retriever.stats()
         log.info(
             "ready: %d documents, %d passages from %s", stats["documents"], stats["passages"],
             index_settings.data_dir, extra={"generation": retriever.generation, **stats},
         )
+
+    def _ready(self, retriever: Retriever) -> None:
+        """Serve `retriever`, and take its data directory's ingest queue (resubmitting the
+        jobs accepted before a restart)."""
+        try:
+            self.jobs = IngestJobs.open(self.writes, retriever)
+        except QueueUnavailable as exc:
+            self._jobs_problem = str(exc)
+            log.warning("asynchronous ingest is off: %s", exc)
+        self.retriever = retriever
 
     def _open(self, index_settings: IndexSettings) -> Retriever:
         if self._embedder is None:
@@ -153,10 +155,18 @@ class ServiceState:
         return await anyio.to_thread.run_sync(work)
 
     async def write(self, work: Callable[[], T]) -> T:
-        """Run `work` (upsert, delete, reload) on the write thread, one write at a time."""
-        assert self._write_lock is not None, "start() runs in the lifespan"
-        async with self._write_lock:
-            return await asyncio.wrap_future(self._writer.submit(work))
+        """Run `work` (delete, reload) on the write thread, after the writes queued before."""
+        return await _outcome(self.writes.call(work))
+
+    async def upsert(self, retriever: Retriever, documents: Sequence[Document]) -> UpsertReport:
+        """Ingest on the write thread, in one commit with the ingests queued beside it."""
+        return await _outcome(self.writes.upsert(retriever, documents))
+
+    def ready_jobs(self) -> IngestJobs:
+        """The ingest queue, or a 503 that says why asynchronous ingest is unavailable."""
+        if self.jobs is None:
+            raise ApiError(503, "queue_unavailable", self._jobs_problem)
+        return self.jobs
 
     async def follow_commits(self) -> None:
         """Pick up generations committed by other processes (`qiao ingest`) until cancelled."""
@@ -182,3 +192,10 @@ class ServiceState:
                 if problem != last_problem:
                     log.warning("could not load the latest generation: %s", problem)
                 last_problem = problem
+
+
+async def _outcome(future: Future[T]) -> T:
+    try:
+        return await asyncio.wrap_future(future)
+    except ShuttingDown:
+        raise ApiError(503, "shutting_down", "the server is shutting down: retry shortly") from None

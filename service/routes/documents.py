@@ -6,14 +6,16 @@ route; such an id is then refused by `validate_id` like any other bad id).
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, UploadFile
+from fastapi.responses import JSONResponse
 
 from index.errors import DocumentError
 from index.readers import validate_id
 from index.records import Document, Lang, Passage
-from index.retriever import Retriever
+from index.retriever import Retriever, UpsertReport
 from service.deps import (
     MetricsDep,
     RetrieverDep,
@@ -24,6 +26,7 @@ from service.deps import (
 )
 from service.errors import ApiError
 from service.intake import Intake, Upload, documents_from_json, documents_from_uploads
+from service.jobs import Job
 from service.metrics import Metrics
 from service.schemas import (
     DeleteReport,
@@ -32,7 +35,9 @@ from service.schemas import (
     DocumentPage,
     DocumentsBody,
     DocumentSummary,
+    JobOut,
     PassageSpan,
+    Rejection,
     ReleaseOut,
     WriteReport,
 )
@@ -120,17 +125,67 @@ async def get_release(release_id: str, state: StateDep, retriever: RetrieverDep)
     return ReleaseOut(release_id=release_id, documents=[DocumentSummary.of(d) for d in versions])
 
 
+WaitQuery = Annotated[bool, Query(description=(
+    "true: answer when the documents are committed and searchable (200). false: answer as "
+    "soon as they are safely queued (202 with a job; see GET /v1/jobs/{job_id})."
+))]
+# What a 202 looks like, for the OpenAPI schema.
+ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {"model": JobOut, "description": "Queued as an ingest job (wait=false)."}
+}
+
+
+def _write_report(report: UpsertReport, rejected: list[Rejection]) -> WriteReport:
+    return WriteReport(added=report.added, replaced=report.replaced, unchanged=report.unchanged,
+                       rejected=rejected, passages=report.passages)
+
+
+def job_out(job: Job) -> JobOut:
+    rejected = [Rejection(source=source, message=message) for source, message in job.rejected]
+    return JobOut(
+        job_id=job.job_id, status=job.status, status_url=f"/v1/jobs/{job.job_id}",
+        accepted_at=_utc(job.accepted_at),
+        finished_at=None if job.finished_at is None else _utc(job.finished_at),
+        documents=list(job.doc_ids), rejected=rejected,
+        result=None if job.report is None else _write_report(job.report, rejected),
+        error=job.error,
+    )
+
+
+def _utc(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
 async def _ingest(
-    intake: Intake, state: StateDep, retriever: Retriever, metrics: Metrics
-) -> WriteReport:
+    intake: Intake, state: StateDep, retriever: Retriever, metrics: Metrics,
+    settings: ServiceSettings, wait: bool,
+) -> WriteReport | JSONResponse:
     if not intake.documents:
         reasons = "; ".join(f"{r.source}: {r.message}" for r in intake.rejected)
         raise ApiError(422, "invalid_document", f"nothing to ingest: {reasons or 'no documents'}")
-    report = await state.write(lambda: retriever.upsert(intake.documents))
+    if not wait:
+        return await _accept_job(intake, state, metrics, settings)
+    report = await state.upsert(retriever, intake.documents)
     metrics.count_ingest(len(report.added), len(report.replaced), len(report.unchanged),
                          len(intake.rejected), report.passages)
-    return WriteReport(added=report.added, replaced=report.replaced, unchanged=report.unchanged,
-                       rejected=intake.rejected, passages=report.passages)
+    return _write_report(report, intake.rejected)
+
+
+async def _accept_job(
+    intake: Intake, state: StateDep, metrics: Metrics, settings: ServiceSettings
+) -> JSONResponse:
+    jobs = state.ready_jobs()
+    queued = state.writes.queued_documents
+    if queued + len(intake.documents) > settings.max_queued_docs:
+        raise ApiError(503, "queue_full",
+                       f"{queued} documents are waiting for ingest (QIAO_MAX_QUEUED_DOCS is "
+                       f"{settings.max_queued_docs}): retry later", headers={"Retry-After": "10"})
+    rejected = [(r.source, r.message) for r in intake.rejected]
+    job = await state.offload(lambda: jobs.accept(intake.documents, rejected))
+    metrics.ingested.labels("rejected").inc(len(intake.rejected))
+    body = job_out(job)
+    return JSONResponse(body.model_dump(mode="json"), status_code=202,
+                        headers={"Location": body.status_url})
 
 
 def _check_batch(settings: ServiceSettings, count: int) -> None:
@@ -140,16 +195,17 @@ def _check_batch(settings: ServiceSettings, count: int) -> None:
                        "(QIAO_MAX_BATCH_DOCS): split the batch")
 
 
-@writes.post("/documents", response_model=WriteReport)
+@writes.post("/documents", response_model=WriteReport, responses=ACCEPTED)
 async def post_documents(
     body: DocumentsBody, settings: SettingsDep, state: StateDep, retriever: RetrieverDep,
-    metrics: MetricsDep,
-) -> WriteReport:
+    metrics: MetricsDep, wait: WaitQuery = True,
+) -> WriteReport | JSONResponse:
     """Add or replace documents by doc_id: one document object, or `{"documents": [...]}`.
 
     Unchanged documents (same content) are skipped without re-embedding. Documents that fail
     the checks of `qiao ingest` are listed in `rejected` and the rest is ingested; when none
-    is left the answer is a 422.
+    is left the answer is a 422. Requests that arrive while another ingest runs are committed
+    together. With `wait=false` the answer is a 202 with a job once the documents are on disk.
     """
     items = body.documents if isinstance(body, DocumentBatchIn) else [body]
     _check_batch(settings, len(items))
@@ -158,21 +214,36 @@ async def post_documents(
     intake = await state.offload(
         lambda: documents_from_json(items, limit, settings.max_file_bytes)
     )
-    return await _ingest(intake, state, retriever, metrics)
+    return await _ingest(intake, state, retriever, metrics, settings, wait)
 
 
-@writes.post("/documents:upload", response_model=WriteReport)
+@writes.post("/documents:upload", response_model=WriteReport, responses=ACCEPTED)
 async def upload_documents(
     files: list[UploadFile], settings: SettingsDep, state: StateDep, retriever: RetrieverDep,
-    metrics: MetricsDep,
-) -> WriteReport:
+    metrics: MetricsDep, wait: WaitQuery = True,
+) -> WriteReport | JSONResponse:
     """Add or replace documents from files (.txt .md .html .jsonl, and NAME.meta.json
-    sidecars) sent as multipart `files`; pairing and metadata as in `qiao ingest`."""
+    sidecars) sent as multipart `files`; pairing and metadata as in `qiao ingest`;
+    `wait` as for `POST /v1/documents`."""
     _check_batch(settings, len(files))
     uploads = [Upload(f.filename, f.file) for f in files]
     intake = await state.offload(lambda: documents_from_uploads(uploads, settings.max_file_bytes))
     _check_batch(settings, len(intake.documents))  # a .jsonl file may hold many
-    return await _ingest(intake, state, retriever, metrics)
+    return await _ingest(intake, state, retriever, metrics, settings, wait)
+
+
+@writes.get("/jobs/{job_id}", response_model=JobOut)
+async def get_job(
+    job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], state: StateDep,
+    _: RetrieverDep,
+) -> JobOut:
+    """An ingest job: queued, done (with what it did) or failed (with why). Finished jobs
+    are remembered for the latest 1,000."""
+    jobs = state.ready_jobs()
+    job = await state.offload(lambda: jobs.get(job_id))
+    if job is None:
+        raise ApiError(404, "not_found", f"no ingest job {job_id!r} (or it ended long ago)")
+    return job_out(job)
 
 
 @writes.delete("/documents/{doc_id:path}", response_model=DeleteReport)

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from index.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
-from service.state import WRITE_NICENESS, ServiceState
+from service.state import ServiceState
+from service.write_queue import WRITE_NICENESS
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
 from tests.service.conftest import ClientFactory, quote_id, service_settings

@@ -59,6 +59,7 @@ PLAN: dict[str, tuple[int, int]] = {
     "GET /v1/documents/{doc_id}": (EXAMPLES, 0),
     "DELETE /v1/documents/{doc_id}": (EXAMPLES, 0),
     "GET /v1/releases/{release_id}": (EXAMPLES, 0),
+    "GET /v1/jobs/{job_id}": (EXAMPLES, EXAMPLES),
 }
 MIN_CASES = 1000
 
