@@ -10,7 +10,8 @@ Threads: ORT uses torch's thread count (`OMP_NUM_THREADS`, which the server sets
 `QIAO_TORCH_THREADS`), so one setting governs both backends. With more than one thread, the
 worker threads spin between kernels: waking a sleeping worker for each of a forward pass's ~300
 kernels cost a third of a short query's time and a quarter of batch throughput on 2 cores
-(measured). The server's default of one thread per search has no workers, so nothing spins beside searches.
+(measured). The server's default of one thread per search has no workers, so nothing spins
+beside searches.
 """
 
 from __future__ import annotations

@@ -80,7 +80,8 @@ def create_app(
     settings = settings or load_settings()
     state = ServiceState(settings, retriever=retriever, embedder=embedder,
                          on_load_error=on_load_error)
-    metrics = Metrics(state.counts)
+    metrics = Metrics(state.counts, lambda: state.writes.queued_documents)
+    state.on_job_end = metrics.count_job
     app = FastAPI(
         title="Qiao",
         summary="Bilingual English/Chinese passage search with exact source spans.",

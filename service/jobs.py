@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,9 @@ class Job:
     error: str | None = None
 
 
+JobHook = Callable[[Job], None]
+
+
 class QueueUnavailable(Exception):
     """Jobs cannot be accepted here; the message says why and what to do."""
 
@@ -62,10 +66,13 @@ class QueueUnavailable(Exception):
 class IngestJobs:
     """The journal and the jobs of one data directory. Blocking (file I/O): call from a thread."""
 
-    def __init__(self, folder: Path, writes: WriteQueue, retriever: Retriever) -> None:
+    def __init__(
+        self, folder: Path, writes: WriteQueue, retriever: Retriever, on_end: JobHook | None
+    ) -> None:
         self.folder = folder
         self._writes = writes
         self._retriever = retriever
+        self._on_end = on_end
         self._pending = folder / "pending"
         self._done = folder / "done"
         self._jobs: OrderedDict[str, Job] = OrderedDict()
@@ -74,12 +81,15 @@ class IngestJobs:
         self._finished = 0
 
     @classmethod
-    def open(cls, writes: WriteQueue, retriever: Retriever) -> IngestJobs:
-        """Take the queue of the retriever's data directory and resubmit its pending jobs.
+    def open(
+        cls, writes: WriteQueue, retriever: Retriever, on_end: JobHook | None = None
+    ) -> IngestJobs:
+        """Take the queue of the retriever's data directory and resubmit its pending jobs;
+        `on_end` is called (on the write thread) with each job that ends.
 
         Raises QueueUnavailable if another server owns it or it cannot be written.
         """
-        jobs = cls(retriever.data_dir / QUEUE_DIR, writes, retriever)
+        jobs = cls(retriever.data_dir / QUEUE_DIR, writes, retriever, on_end)
         try:
             jobs._pending.mkdir(parents=True, exist_ok=True)
             jobs._done.mkdir(exist_ok=True)
@@ -163,6 +173,8 @@ class IngestJobs:
             path.unlink(missing_ok=True)
         except OSError as exc_io:  # the commit stands; the job may run again after a restart
             log.warning("could not record the end of ingest job %s: %s", job.job_id, exc_io)
+        if self._on_end is not None:  # before the job shows as ended
+            self._on_end(ended)
         with self._lock:
             self._jobs[job.job_id] = ended
             self._jobs.move_to_end(job.job_id)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from service.jobs import Job
 
 # Seconds; dense search on a small index takes a few ms, an embed-heavy ingest seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5,
@@ -40,9 +42,13 @@ class _IndexSize(Collector):
 class Metrics:
     """The app's metric objects; `registry` is what `/metrics` exposes."""
 
-    def __init__(self, index_counts: IndexCounts) -> None:
+    def __init__(self, index_counts: IndexCounts, queued_documents: Callable[[], int]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        Gauge(
+            "qiao_ingest_queued_documents", "Documents waiting in the write queue for ingest",
+            registry=r,
+        ).set_function(queued_documents)
         self.requests = Counter(
             "qiao_http_requests", "HTTP requests answered",
             ["method", "route", "status"], registry=r,
@@ -69,6 +75,13 @@ class Metrics:
         labels = (method, route, str(status))
         self.requests.labels(*labels).inc()
         self.request_seconds.labels(*labels).observe(seconds)
+
+    def count_job(self, job: Job) -> None:
+        """Count an ingest job's commit (its rejections were counted when it was accepted)."""
+        if job.report is not None:
+            report = job.report
+            self.count_ingest(len(report.added), len(report.replaced), len(report.unchanged), 0,
+                              report.passages)
 
     def count_ingest(self, added: int, replaced: int, unchanged: int, rejected: int,
                      passages: int) -> None:

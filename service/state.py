@@ -27,7 +27,7 @@ from index.errors import QiaoError
 from index.records import Document
 from index.retriever import Retriever, UpsertReport
 from service.errors import ApiError
-from service.jobs import IngestJobs, QueueUnavailable
+from service.jobs import IngestJobs, JobHook, QueueUnavailable
 from service.settings import ServiceSettings
 from service.write_queue import ShuttingDown, WriteQueue
 
@@ -63,6 +63,7 @@ class ServiceState:
         # One write thread, started on first use, at a lower CPU priority than searches.
         self.writes = WriteQueue(settings.ingest_group_docs)
         self.jobs: IngestJobs | None = None
+        self.on_job_end: JobHook | None = None  # set by the app (metrics)
         self._jobs_problem = "the index is still loading: retry shortly"
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -106,7 +107,7 @@ class ServiceState:
         """Serve `retriever`, and take its data directory's ingest queue (resubmitting the
         jobs accepted before a restart)."""
         try:
-            self.jobs = IngestJobs.open(self.writes, retriever)
+            self.jobs = IngestJobs.open(self.writes, retriever, self.on_job_end)
         except QueueUnavailable as exc:
             self._jobs_problem = str(exc)
             log.warning("asynchronous ingest is off: %s", exc)

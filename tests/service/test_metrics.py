@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.service.conftest import ClientFactory
+from tests.service.conftest import ClientFactory, wait_until
 
 
 def samples(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -73,6 +73,15 @@ def test_index_size_and_ingest_counters_follow_writes(client: TestClient) -> Non
     assert value(after, "qiao_ingest_documents_total", outcome="rejected") == 1
     assert value(after, "qiao_ingest_passages_total") == 1
     assert value(after, "qiao_deleted_documents_total") == 1
+
+
+def test_ingest_jobs_are_counted_when_they_commit(client: TestClient) -> None:
+    document = {"release_id": "j", "lang": "en", "title": "J", "text": "Job text."}
+    job = client.post("/v1/documents?wait=false", json=document).json()
+    wait_until(lambda: client.get(job["status_url"]).json()["status"] == "done")
+    after = samples(client)
+    assert value(after, "qiao_ingest_documents_total", outcome="added") == 1
+    assert value(after, "qiao_ingest_queued_documents") == 0
 
 
 def test_two_apps_in_one_process_keep_separate_metrics(make_client: ClientFactory) -> None:

@@ -178,3 +178,35 @@ def test_serve_refuses_a_data_dir_that_is_a_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli_app, ["serve", "--data-dir", str(not_a_dir)],
                                 env=server_env(tmp_path / "data"))
     assert result.exit_code == 1 and "not a directory" in result.stderr
+
+
+@pytest.mark.model
+def test_an_accepted_job_survives_sigkill_and_commits_at_the_next_start(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """The 202 promise: once a job is accepted, killing the server cannot lose it."""
+    env = server_env(tmp_path / "data")
+    server = start_server(env)
+    wait_ready(server)
+    texts = [p.read_text(encoding="utf-8") for p in sorted(TINY.glob("*.en.txt"))]
+    documents = [{"doc_id": f"killed-{i}.en", "release_id": f"killed-{i}", "lang": "en",
+                  "title": f"Killed {i}", "text": text} for i, text in enumerate(texts)]
+    with httpx.Client(base_url=server.base, timeout=60) as http:
+        accepted = http.post("/v1/documents?wait=false", json={"documents": documents})
+        assert accepted.status_code == 202, accepted.text
+        server.process.kill()  # at once: the commit (seconds of embedding) has not landed
+    server.process.wait(timeout=30)
+
+    restarted = start_server(env)
+    wait_ready(restarted)
+    with httpx.Client(base_url=restarted.base, timeout=60) as http:
+        status_url = accepted.json()["status_url"]
+        deadline = time.monotonic() + START_TIMEOUT
+        while (job := http.get(status_url).json())["status"] == "queued":
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        assert job["status"] == "done", job
+        assert sorted(job["result"]["added"]) == sorted(d["doc_id"] for d in documents)
+        for document in documents:
+            stored = http.get(f"/v1/documents/{document['doc_id']}").json()
+            assert stored["text"] == document["text"]
