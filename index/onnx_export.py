@@ -3,8 +3,11 @@
 The file holds the model's first module (the Hugging Face transformer): token ids and attention
 mask in, contextual token vectors (`token_embeddings`) out. Tokenising, pooling and normalising
 stay in sentence-transformers (see `index.embed_onnx`), so both backends share them. The traced
-graph is saved after ONNX Runtime's "extended" graph optimisations (attention, LayerNorm and
-GELU fused into single kernels), so every later load starts from the fused graph.
+graph is fused once, at export, so every later load starts from the fused graph: by ONNX
+Runtime's transformer optimiser where the model is BERT-like (each layer's attention becomes one
+`Attention` kernel, residual + LayerNorm one `SkipLayerNormalization`, bias + GELU one kernel:
+about 130 nodes instead of 500, which saves thread hand-offs on short queries), otherwise by
+its generic "extended" optimisations.
 
 Files in the export directory: `model.onnx`, then `qiao-onnx.json` (export version, the file's
 size and SHA-256, and a fingerprint of the source model's files), written last: an export
@@ -46,7 +49,7 @@ Progress = Callable[[str, float], None]
 ONNX_FILE = "model.onnx"
 ONNX_MANIFEST = "qiao-onnx.json"
 # Bump when the exported graph changes: older exports are redone.
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "token_embeddings"
 OPSET = 17
@@ -166,7 +169,7 @@ def _export_into(model_path: Path, tmp: Path, report: Progress) -> None:
         report("tracing the model to ONNX", 0.15)
         _trace(hf_model, traced)
         report("fusing the ONNX graph", 0.6)
-        _fuse(traced, fused)
+        _fuse(traced, fused, hf_model)
     except OSError:
         raise
     except Exception as exc:  # torch's and ORT's own error types; all mean "cannot export"
@@ -254,7 +257,37 @@ def _trace(hf_model: torch.nn.Module, out: Path) -> None:
         )
 
 
-def _fuse(traced: Path, out: Path) -> None:
+def _fuse(traced: Path, out: Path, hf_model: torch.nn.Module) -> None:
+    """Save the fused graph: transformer fusions if they apply, else the generic ones."""
+    config: Any = getattr(hf_model, "config", None)
+    heads, hidden = (getattr(config, name, 0) for name in ("num_attention_heads", "hidden_size"))
+    if heads and hidden:
+        try:
+            if _fuse_transformer(traced, out, int(heads), int(hidden)):
+                return
+        except Exception as exc:  # the optimiser's own errors: fall back to the generic fusions
+            log.info("transformer fusions do not apply (%s); using the generic ones", exc)
+    _fuse_generic(traced, out)
+
+
+def _fuse_transformer(traced: Path, out: Path, heads: int, hidden: int) -> bool:
+    """Fuse with ORT's BERT optimiser; False (nothing written) if attention did not fuse."""
+    from onnxruntime.transformers import optimizer  # type: ignore[import-untyped]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = optimizer.optimize_model(
+            str(traced), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0,
+            use_gpu=False,
+        )
+    fused = model.get_fused_operator_statistics()
+    if not fused.get("Attention"):
+        return False
+    model.save_model_to_file(str(out))
+    return True
+
+
+def _fuse_generic(traced: Path, out: Path) -> None:
     """Save the graph after ONNX Runtime's extended (hardware-independent) optimisations."""
     import onnxruntime as ort  # type: ignore[import-untyped]
 
