@@ -32,6 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 QUERY_BLOCK = 25  # queries an engine runs in a row in the latency test
+QUERY_BLOCK_PAUSE = 0.5  # seconds; longer than spinning threads take to go idle
 
 
 def load_paragraphs(xquad_dir: Path, articles: int | None) -> list[str]:
@@ -221,9 +222,11 @@ def main() -> int:
     query_ms: dict[str, list[float]] = {name: [] for name in query_engines}
     query_cpu_ms: dict[str, list[float]] = {name: [] for name in query_engines}
     # Engines take turns in blocks of queries, so bursts of load hit all of them alike. Not query
-    # by query: worker threads that spin after one engine's query would slow the next engine's.
+    # by query, and with a pause before each block: worker threads that spin after one engine's
+    # work (OpenMP's for torch, ORT's) would otherwise slow the next engine's first queries.
     for block in range(0, len(questions), QUERY_BLOCK):
         for name, query_fn in query_engines.items():
+            time.sleep(QUERY_BLOCK_PAUSE)
             for q in questions[block : block + QUERY_BLOCK]:
                 wall, cpu = timed_with_cpu(partial(query_fn, q))
                 query_ms[name].append(1000 * wall)
