@@ -49,6 +49,9 @@ class ServiceSettings(IndexSettings):
     ingest_group_docs: int = Field(default=256, ge=1)
     # Documents waiting for ingest beyond which `wait=false` jobs are refused (503, retry later).
     max_queued_docs: int = Field(default=10_000, ge=1)
+    # How much lower the write thread's CPU priority is than the searches' (nice increment):
+    # 10 keeps search latency under load, 0 shares the CPU equally and commits sooner.
+    write_niceness: int = Field(default=10, ge=0, le=19)
 
     # Threads that run searches; more than the cores only adds contention.
     search_threads: int = Field(default_factory=_machine_threads, ge=1)

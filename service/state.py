@@ -61,7 +61,7 @@ class ServiceState:
         self._loader: threading.Thread | None = None
         self._search_limiter: anyio.CapacityLimiter | None = None
         # One write thread, started on first use, at a lower CPU priority than searches.
-        self.writes = WriteQueue(settings.ingest_group_docs)
+        self.writes = WriteQueue(settings.ingest_group_docs, settings.write_niceness)
         self.jobs: IngestJobs | None = None
         self.on_job_end: JobHook | None = None  # set by the app (metrics)
         self._jobs_problem = "the index is still loading: retry shortly"

@@ -26,20 +26,23 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-WRITE_NICENESS = 10  # CFS weight 110 against 1024: a write gets ~1/10 of a core a search wants
+# CFS weight 110 against 1024: a write gets ~1/10 of a core a search wants.
+DEFAULT_WRITE_NICENESS = 10
 
 
 class ShuttingDown(Exception):
     """The service stopped before this write ran."""
 
 
-def yield_to_searches() -> None:
-    """Lower the calling thread's CPU priority (Linux: per thread). Embedding a new document
-    takes tens of searches' worth of CPU; at equal priority searches queued behind it and their
-    tail latency grew tenfold under load. Writes wait a little longer instead."""
+def yield_to_searches(increment: int) -> None:
+    """Lower the calling thread's CPU priority by `increment` (Linux: per thread). Embedding a
+    new document takes tens of searches' worth of CPU; at equal priority searches queued behind
+    it and their tail latency grew tenfold under load. Writes wait a little longer instead."""
+    if increment <= 0:
+        return
     try:
         thread = threading.get_native_id()
-        niceness = os.getpriority(os.PRIO_PROCESS, thread) + WRITE_NICENESS
+        niceness = os.getpriority(os.PRIO_PROCESS, thread) + increment
         os.setpriority(os.PRIO_PROCESS, thread, niceness)
     except (OSError, AttributeError):  # not Linux, or not allowed: writes share equally
         log.debug("could not lower the write thread's priority")
@@ -66,8 +69,12 @@ _Op = _Upsert | _Call
 class WriteQueue:
     """Runs writes in submission order on one thread; consecutive ingests share one commit."""
 
-    def __init__(self, max_group_docs: int, name: str = "qiao-write") -> None:
+    def __init__(
+        self, max_group_docs: int, niceness: int = DEFAULT_WRITE_NICENESS,
+        name: str = "qiao-write",
+    ) -> None:
         self.max_group_docs = max_group_docs
+        self._niceness = niceness
         self._name = name
         self._ops: deque[_Op] = deque()
         self._queued_docs = 0
@@ -127,7 +134,7 @@ class WriteQueue:
     # -- the write thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        yield_to_searches()
+        yield_to_searches(self._niceness)
         while True:
             with self._cond:
                 while not self._ops and not self._stopping:

@@ -16,7 +16,6 @@ from index.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
 from service.state import ServiceState
-from service.write_queue import WRITE_NICENESS
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
 from tests.service.conftest import ClientFactory, quote_id, service_settings
@@ -119,10 +118,12 @@ def test_searches_during_reingest_see_whole_versions_only(
 
 
 @pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are POSIX-only")
+@pytest.mark.parametrize("increment", [10, 3, 0])
 def test_writes_run_on_a_thread_that_yields_the_cpu_to_searches(
-    tmp_path: Path, tiny_retriever: Retriever
+    tmp_path: Path, tiny_retriever: Retriever, increment: int
 ) -> None:
-    state = ServiceState(service_settings(tmp_path / "data"), retriever=tiny_retriever)
+    settings = service_settings(tmp_path / "data", write_niceness=increment)
+    state = ServiceState(settings, retriever=tiny_retriever)
 
     def niceness() -> tuple[int, str]:
         thread = threading.current_thread()
@@ -137,4 +138,4 @@ def test_writes_run_on_a_thread_that_yields_the_cpu_to_searches(
 
     (write_nice, write_thread), (read_nice, _) = anyio.run(main)
     assert write_thread.startswith("qiao-write")
-    assert write_nice == min(read_nice + WRITE_NICENESS, 19)
+    assert write_nice == min(read_nice + increment, 19)
