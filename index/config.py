@@ -44,6 +44,8 @@ class IndexSettings(BaseSettings):
     # single-query latency, vectors equal to torch's within 1e-6), or "torch".
     embed_backend: Literal["torch", "onnx"] = "onnx"
     dense_index: str = "Flat"  # a faiss index_factory string, e.g. "HNSW32"
+    # Recent query vectors kept per Retriever (384 floats each with the default model); 0 = none.
+    query_cache_size: int = Field(default=1024, ge=0)
     user_dict: Path | None = None  # extra jieba terms, one per line
 
 

@@ -17,6 +17,7 @@ from index.embed import Embedder, Matrix
 from index.errors import EmptyInput, QiaoError
 from index.generations import generation_number
 from index.prepare import ChunkPlan, Progress, prepare_segments
+from index.query_cache import QueryVectorCache
 from index.readers import detect_lang
 from index.records import LANGS, Counterpart, Document, Hit, Passage
 from index.search import MODES, Filters, Mode, SearchParams, search_rows
@@ -71,6 +72,7 @@ class Retriever:
         self.params = params
         self._write_lock = threading.Lock()
         self._embedder_lock = threading.Lock()
+        self._query_vectors = QueryVectorCache(settings.query_cache_size)
         self._snapshot: Snapshot | None = None
         self._info: BuildInfo | None = None
         self._generation: str | None = None
@@ -225,7 +227,7 @@ class Retriever:
         if mode == "lexical":
             vectors = np.zeros((len(queries), snapshot.dim), np.float32)
         else:
-            vectors = self.embedder.embed_queries(list(queries))
+            vectors = self._query_vectors.embed(self.embedder, queries)
         query_langs = [detect_lang(q) for q in queries]
         ranked = search_rows(
             snapshot, vectors, terms, query_langs, k, lang, mode, filters or Filters(), self.params
