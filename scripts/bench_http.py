@@ -143,7 +143,9 @@ def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes
                                                   "from qiao.cli import main; main()"]
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("QIAO_") or k in ("QIAO_MODEL", "QIAO_MODEL_DIR")}
-    env |= {"QIAO_DATA_DIR": str(data_dir), "QIAO_RELOAD_SECONDS": "0"}
+    # No query cache: every query is measured with its embedding, as in-process below.
+    env |= {"QIAO_DATA_DIR": str(data_dir), "QIAO_RELOAD_SECONDS": "0",
+            "QIAO_QUERY_CACHE_SIZE": "0"}
     with log.open("wb") as out:
         return subprocess.Popen(
             [*command, "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -229,7 +231,7 @@ def main() -> None:
     # Set before torch is imported (in load_embedder); the server inherits it.
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
-    settings = IndexSettings()
+    settings = IndexSettings(query_cache_size=0)
     data = load_xquad(args.xquad_dir)
     queries = [q.text for lang in ("en", "zh") for q in data.questions[lang]]
     with tempfile.TemporaryDirectory(prefix="qiao-bench-http-") as tmp:

@@ -85,7 +85,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    settings = IndexSettings()
+    # No query cache: the same questions are searched in every mode, each with its embedding.
+    settings = IndexSettings(query_cache_size=0)
     embedder = load_embedder(settings)
     analyzer = Analyzer(settings.user_dict)
     data = load_xquad(args.xquad_dir)

@@ -145,8 +145,9 @@ def started_server(data_dir: Path, log: Path) -> Iterator[tuple[Endpoint, int]]:
     token = secrets.token_urlsafe(16)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("QIAO_") or k in ("QIAO_MODEL", "QIAO_MODEL_DIR")}
+    # No query cache: questions repeat during a run, and each search should cost its embedding.
     env |= {"QIAO_DATA_DIR": str(data_dir), "QIAO_API_TOKEN": token,
-            "QIAO_RELOAD_SECONDS": "0"}
+            "QIAO_RELOAD_SECONDS": "0", "QIAO_QUERY_CACHE_SIZE": "0"}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*qiao_command(), "serve", "--host", "127.0.0.1", "--port", str(port),
