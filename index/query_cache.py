@@ -29,13 +29,14 @@ class QueryVectorCache:
         """`embedder.embed_queries(queries)`, taking remembered rows from the cache."""
         if self.size <= 0:
             return embedder.embed_queries(list(queries))
+        distinct = list(dict.fromkeys(queries))
         known: dict[str, Matrix] = {}
         with self._lock:
-            for query in dict.fromkeys(queries):
+            for query in distinct:
                 if query in self._vectors:
                     self._vectors.move_to_end(query)
                     known[query] = self._vectors[query]
-        missing = [q for q in dict.fromkeys(queries) if q not in known]
+        missing = [q for q in distinct if q not in known]
         if missing:
             fresh = embedder.embed_queries(missing)
             with self._lock:

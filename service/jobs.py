@@ -128,13 +128,7 @@ class IngestJobs:
         lines = [json.dumps(header)] + [
             json.dumps(dataclasses.asdict(d), ensure_ascii=False) for d in documents
         ]
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(tmp, path)
-        fsync_path(self._pending)
+        _replace_file(path, "\n".join(lines) + "\n", durable=True)
         self._submit(job, documents, path)
         return job
 
@@ -166,10 +160,9 @@ class IngestJobs:
             report=None if exc else future.result(), error=str(exc) if exc else None,
         )
         try:
-            target = self._done / f"{job.job_id}.json"
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(json.dumps(dataclasses.asdict(ended)), encoding="utf-8")
-            os.rename(tmp, target)
+            # Not fsynced: losing this record only replays the job, which is then "unchanged".
+            _replace_file(self._done / f"{job.job_id}.json", json.dumps(dataclasses.asdict(ended)),
+                          durable=False)
             path.unlink(missing_ok=True)
         except OSError as exc_io:  # the commit stands; the job may run again after a restart
             log.warning("could not record the end of ingest job %s: %s", job.job_id, exc_io)
@@ -208,6 +201,24 @@ class IngestJobs:
             self._submit(job, documents, path)
 
 
+def _replace_file(path: Path, text: str, *, durable: bool) -> None:
+    """Write `path` whole or not at all (a temporary name renamed into place); `durable`
+    also fsyncs the file and its folder before returning."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        out.write(text)
+        if durable:
+            out.flush()
+            os.fsync(out.fileno())
+    os.rename(tmp, path)
+    if durable:
+        fsync_path(path.parent)
+
+
+def _rejections(raw: list[list[str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(source), str(message)) for source, message in raw)
+
+
 def _read_pending(path: Path) -> tuple[Job, list[Document]]:
     header_line, *doc_lines = path.read_text(encoding="utf-8").splitlines()
     header = json.loads(header_line)
@@ -215,7 +226,7 @@ def _read_pending(path: Path) -> tuple[Job, list[Document]]:
     job = Job(
         job_id=str(header["job_id"]), status="queued", accepted_at=float(header["accepted_at"]),
         doc_ids=tuple(d.doc_id for d in documents),
-        rejected=tuple((str(s), str(m)) for s, m in header["rejected"]),
+        rejected=_rejections(header["rejected"]),
     )
     return job, documents
 
@@ -225,7 +236,7 @@ def _job_from_json(data: dict[str, Any]) -> Job:
     return Job(
         job_id=str(data["job_id"]), status=data["status"], accepted_at=float(data["accepted_at"]),
         doc_ids=tuple(data["doc_ids"]),
-        rejected=tuple((str(source), str(message)) for source, message in data["rejected"]),
+        rejected=_rejections(data["rejected"]),
         finished_at=data["finished_at"], error=data["error"],
         report=None if report is None else UpsertReport(**report),
     )

@@ -182,7 +182,7 @@ async def _accept_job(
                        f"{settings.max_queued_docs}): retry later", headers={"Retry-After": "10"})
     rejected = [(r.source, r.message) for r in intake.rejected]
     job = await state.offload(lambda: jobs.accept(intake.documents, rejected))
-    metrics.ingested.labels("rejected").inc(len(intake.rejected))
+    metrics.count_ingest(0, 0, 0, len(intake.rejected), 0)  # the rest when it commits
     body = job_out(job)
     return JSONResponse(body.model_dump(mode="json"), status_code=202,
                         headers={"Location": body.status_url})
