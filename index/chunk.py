@@ -64,7 +64,7 @@ class ChunkSettings:
 def embedding_text(doc: Document, passage: Passage) -> str:
     """What the embedder sees for `passage` (without its prompt): the document title as context,
     a newline, then the cleaned view of the passage. The passage span itself excludes the title."""
-    return _embedding_text(_title_context(doc.title), doc.text, passage.start, passage.end)
+    return _embedding_text(title_context(doc.title), doc.text, passage.start, passage.end)
 
 
 def chunk_document(
@@ -96,7 +96,8 @@ def chunk_document(
     return [Passage(doc.doc_id, n, s, e, text[s:e]) for n, (s, e) in enumerate(spans)]
 
 
-def _title_context(title: str) -> str:
+def title_context(title: str) -> str:
+    """The title as embedded in front of a passage: whitespace runs collapsed to one space."""
     return " ".join(title.split())
 
 
@@ -263,7 +264,7 @@ def _fit_token_budget(
 ) -> Spans:
     """Split passages whose embedding text costs more than `max_tokens`, one batched count per
     round, until every passage fits."""
-    title = _title_context(doc.title)
+    title = title_context(doc.title)
     text = doc.text
     fitting: Spans = []
     todo = spans

@@ -171,7 +171,7 @@ def test_pooled_sentence_vectors_give_exact_answers(
     tmp_path: Path, fake_embedder: FakeEmbedder, analyzer: Analyzer, tiny_docs: list[Document]
 ) -> None:
     retriever = open_retriever(
-        tmp_path / "pooled", fake_embedder, analyzer, sentence_vectors="pooled"
+        tmp_path / "pooled", fake_embedder, analyzer, embed_units="passages"
     )
     retriever.upsert(tiny_docs)
     snapshot = retriever._current()
