@@ -129,6 +129,23 @@ class Retriever:
             dense_factory=self.settings.dense_index,
         )
 
+    def chunker_changes(self) -> list[str]:
+        """How the committed index's chunking settings (embed_units included) differ from the
+        configured ones, as "name: built → now" lines; [] when they agree or nothing is built.
+
+        Unchanged documents are skipped on ingest, so after a change the index mixes both
+        until it is rebuilt.
+        """
+        if self._info is None:
+            return []
+        built = self._info.chunker
+        now = asdict(ChunkPlan.from_settings(self.settings))
+        return [
+            f"{name}: {built.get(name, 'not recorded')} → {now.get(name, 'not recorded')}"
+            for name in sorted(set(built) | set(now))
+            if built.get(name) != now.get(name)
+        ]
+
     def reload(self) -> bool:
         """Load the committed generation if it changed on disk; True if something was loaded."""
         generation = current_generation(self.data_dir) if self.data_dir.exists() else None

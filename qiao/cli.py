@@ -144,6 +144,14 @@ def ingest(
         err.print(f"[yellow]skipped[/] {where}: {problem.message}", highlight=False,
                   soft_wrap=True)
     retriever = Retriever.open(settings=settings, fresh=rebuild)
+    if changes := ([] if rebuild else retriever.chunker_changes()):
+        err.print(
+            f"note: {settings.data_dir} was built with other chunking settings "
+            f"({'; '.join(changes)}); unchanged documents keep theirs until "
+            "`qiao ingest --rebuild PATH...`",
+            highlight=False,
+            soft_wrap=True,
+        )
     with _progress("embedding passages") as progress:
         write = retriever.rebuild if rebuild else retriever.upsert
         report = write(documents, progress=progress)

@@ -102,6 +102,12 @@ class ServiceState:
             "ready: %d documents, %d passages from %s", stats["documents"], stats["passages"],
             index_settings.data_dir, extra={"generation": retriever.generation, **stats},
         )
+        if changes := retriever.chunker_changes():
+            log.warning(
+                "%s was built with other chunking settings (%s); documents ingested now use the "
+                "configured ones, unchanged documents keep theirs until `qiao ingest --rebuild`",
+                index_settings.data_dir, "; ".join(changes),
+            )
 
     def _ready(self, retriever: Retriever) -> None:
         """Serve `retriever`, and take its data directory's ingest queue (resubmitting the

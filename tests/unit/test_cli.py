@@ -106,3 +106,22 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     assert output.strip().splitlines() == [
         "error: invalid setting QIAO_EMBED_BACKEND: Input should be 'torch' or 'onnx'"
     ]
+
+
+def test_ingest_notes_an_index_built_with_other_chunking_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = tmp_path / "note.en.txt"
+    doc.write_text("Bridges connect the two banks of the river. Ferries cross it too.\n")
+    data = str(tmp_path / "data")
+    monkeypatch.setenv("QIAO_EMBED_UNITS", "passages+sentences")
+    code, output = run("ingest", str(doc), "--data-dir", data)
+    assert code == 0 and "note:" not in output
+    monkeypatch.setenv("QIAO_EMBED_UNITS", "sentences")
+    code, output = run("ingest", str(doc), "--data-dir", data)
+    assert code == 0 and "1 unchanged" in output
+    assert "embed_units: passages+sentences → sentences" in output
+    code, output = run("ingest", str(doc), "--data-dir", data, "--rebuild")
+    assert code == 0 and "note:" not in output
+    code, output = run("ingest", str(doc), "--data-dir", data)
+    assert code == 0 and "note:" not in output
