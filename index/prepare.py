@@ -16,7 +16,7 @@ from index.sentences import sentence_spans
 from index.snapshot import DocSegment
 from index.textview import clean_view
 
-Progress = Callable[[int, int], None]  # (done, total) in passages
+Progress = Callable[[int, int], None]  # (done, total) in texts embedded: passages or sentences
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,7 +152,7 @@ def ingest(
             highlight=False,
             soft_wrap=True,
         )
-    with _progress("embedding passages") as progress:
+    with _progress("embedding (texts)") as progress:
         write = retriever.rebuild if rebuild else retriever.upsert
         report = write(documents, progress=progress)
     out.print(
