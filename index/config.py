@@ -37,11 +37,11 @@ class IndexSettings(BaseSettings):
     chunk_max_chars_zh: int = 500
     # What the model reads at ingest. "sentences": each sentence once; a passage's vector is the
     # token-weighted mean of its sentences' vectors plus its document title's (one pass over the
-    # text: ingest runs at the embedder's own speed). "passages+sentences": passages and sentences
-    # each embedded (twice the embedding work; on XQuAD 0.2-1.2 points better hit@1 in seven
-    # settings, 1.3 worse in one).
-    # "passages": sentence vectors pooled from the passage's forward pass (late chunking; measured
-    # weakest cross-lingually). Measured in the README (quality and speed sections).
+    # text: ingest runs at about the embedder's own speed, 0.91 measured). "passages+sentences":
+    # passages and sentences each embedded (twice the embedding work; on XQuAD 0.2-1.2 points
+    # better hit@1 in seven settings, 1.3 worse in one). "passages": sentence vectors pooled from
+    # the passage's forward pass (late chunking; measured weakest cross-lingually). Measured in
+    # the README (quality and speed sections).
     embed_units: Literal["sentences", "passages+sentences", "passages"] = "sentences"
     # What runs the embedding model: "onnx" (the same weights exported once to an ONNX file in the
     # model cache, run by ONNX Runtime; measured 1.15-1.2x torch's throughput and about half its

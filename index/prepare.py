@@ -132,30 +132,26 @@ def _passage_vectors_from_sentences(
     embedded whole.
     """
     weights = np.asarray(embedder.count_tokens(sentence_texts), np.float32)
-    owners: list[int] = []
-    base = 0
-    for (_, ps), sents in zip(chunked, sentences, strict=True):
-        row_of = {p.ordinal: base + i for i, p in enumerate(ps)}
-        owners.extend(row_of[ordinal] for ordinal, _, _ in sents)
-        base += len(ps)
-    rows = np.asarray(owners, np.int64)
-    sums = np.zeros((base, embedder.dim), np.float32)
+    # Passage ordinals run 0..n-1 in each document, so a passage's row is its document's first
+    # row plus its ordinal.
+    first = np.cumsum([0, *(len(ps) for _, ps in chunked)])
+    rows = np.asarray(
+        [first[d] + ordinal for d, sents in enumerate(sentences) for ordinal, _, _ in sents],
+        np.int64,
+    )
+    sums = np.zeros((int(first[-1]), embedder.dim), np.float32)
     np.add.at(sums, rows, sentence_vectors * weights[:, None])
-    passage_tokens = np.bincount(rows, weights=weights, minlength=base).astype(np.float32)
+    passage_tokens = np.bincount(rows, weights=weights, minlength=len(sums)).astype(np.float32)
     titles = sorted({title_context(doc.title) for doc, _ in chunked} - {""})
     if titles:
         title_vectors = dict(zip(titles, embedder.embed_passages(titles), strict=True))
         title_tokens = dict(zip(titles, embedder.count_tokens(titles), strict=True))
-        base = 0
-        for doc, ps in chunked:
-            title, n = title_context(doc.title), len(ps)
+        for d, (doc, _) in enumerate(chunked):
+            title, own = title_context(doc.title), slice(first[d], first[d + 1])
             if title:
                 # A long title over a short passage must not outweigh the passage itself.
-                weight = np.minimum(
-                    TITLE_WEIGHT * title_tokens[title], passage_tokens[base : base + n] / 2
-                )
-                sums[base : base + n] += weight[:, None] * title_vectors[title]
-            base += n
+                weight = np.minimum(TITLE_WEIGHT * title_tokens[title], passage_tokens[own] / 2)
+                sums[own] += weight[:, None] * title_vectors[title]
     bare = np.flatnonzero(passage_tokens == 0)
     if bare.size:
         flat = [(doc, p) for doc, ps in chunked for p in ps]

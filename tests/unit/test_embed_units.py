@@ -12,6 +12,7 @@ from index.chunk import embedding_text, title_context
 from index.embed import Matrix
 from index.prepare import TITLE_WEIGHT, ChunkPlan, prepare_segments
 from index.records import Document
+from index.snapshot import DocSegment
 from index.textview import clean_view
 from tests.fakes import FakeEmbedder
 
@@ -36,6 +37,12 @@ class RecordingEmbedder(FakeEmbedder):
         return super().embed_passages_with_spans(texts, spans)
 
 
+def segments_for(
+    units: str, embedder: FakeEmbedder, docs: list[Document], analyzer: Analyzer
+) -> list[DocSegment]:
+    return prepare_segments(docs, embedder, analyzer, replace(PLAN, embed_units=units))
+
+
 def sentence_texts(doc: Document, spans: np.ndarray) -> list[str]:
     return [clean_view(doc.text, int(s), int(e)).text for _, s, e in spans]
 
@@ -44,9 +51,7 @@ def test_sentences_mode_reads_each_sentence_and_title_once_and_no_passage(
     tiny_docs: list[Document], analyzer: Analyzer
 ) -> None:
     embedder = RecordingEmbedder()
-    segments = prepare_segments(
-        tiny_docs, embedder, analyzer, replace(PLAN, embed_units="sentences")
-    )
+    segments = segments_for("sentences", embedder, tiny_docs, analyzer)
     sentences = [t for seg in segments for t in sentence_texts(seg.document, seg.sentence_spans)]
     titles = {title_context(d.title) for d in tiny_docs} - {""}
     assert sorted(embedder.read) == sorted(sentences + sorted(titles))
@@ -63,9 +68,7 @@ def test_passage_vector_is_the_token_weighted_mean_of_its_sentences_and_title(
     tiny_docs: list[Document], analyzer: Analyzer
 ) -> None:
     embedder = FakeEmbedder()
-    segments = prepare_segments(
-        tiny_docs, embedder, analyzer, replace(PLAN, embed_units="sentences")
-    )
+    segments = segments_for("sentences", embedder, tiny_docs, analyzer)
     checked = 0
     for seg in segments:
         texts = sentence_texts(seg.document, seg.sentence_spans)
@@ -90,7 +93,7 @@ def test_a_long_title_never_outweighs_a_short_passage(analyzer: Analyzer) -> Non
     title = " ".join(f"word{i}" for i in range(60))
     doc = Document("t.en", "t", "en", title, "Short text here.")
     embedder = FakeEmbedder()
-    (seg,) = prepare_segments([doc], embedder, analyzer, replace(PLAN, embed_units="sentences"))
+    (seg,) = segments_for("sentences", embedder, [doc], analyzer)
     (sentence,) = embedder.embed_passages(["Short text here."])
     (title_vector,) = embedder.embed_passages([title])
     # Weighted half as much as the passage: closer to the sentence than to the title.
@@ -102,7 +105,7 @@ def test_passage_modes_embed_each_passage_whole(
     units: str, tiny_docs: list[Document], analyzer: Analyzer
 ) -> None:
     embedder = RecordingEmbedder()
-    segments = prepare_segments(tiny_docs, embedder, analyzer, replace(PLAN, embed_units=units))
+    segments = segments_for(units, embedder, tiny_docs, analyzer)
     for seg in segments:
         texts = [embedding_text(seg.document, p) for p in seg.passages()]
         np.testing.assert_allclose(seg.vectors, embedder.embed_passages(texts), atol=2e-3)
