@@ -142,11 +142,7 @@ def prepare_bench(
     report.timings["prepare"] = round(time.perf_counter() - t0, 2)
     by_id = {s.doc_id: s for s in segments}
     releases = {s.document.release_id for s in segments}
-    snapshots = {
-        "both": Snapshot.build(realign_releases(by_id, releases), embedder.dim, "Flat", 1),
-        "en": Snapshot.build(_only(by_id, "en"), embedder.dim, "Flat", 1),
-        "zh": Snapshot.build(_only(by_id, "zh"), embedder.dim, "Flat", 1),
-    }
+    snapshots = _indexed_three_ways(realign_releases(by_id, releases), embedder.dim)
     dense_snapshots = snapshots
     if settings.embed_units == "sentences":
         log("embedding whole passages for the dense baseline")
@@ -252,10 +248,16 @@ def _whole_passage_snapshots(segments: list[DocSegment], embedder: Embedder) -> 
         n = len(seg.spans)
         whole[seg.doc_id] = replace(seg, vectors=vectors[row : row + n])
         row += n
+    return _indexed_three_ways(whole, embedder.dim)
+
+
+def _indexed_three_ways(segments: dict[str, DocSegment], dim: int) -> dict[str, Snapshot]:
+    """The evaluation's indexes: both languages (`segments` as given, counterparts included),
+    and each language alone (without counterparts: there is no other version to pivot to)."""
     return {
-        "both": Snapshot.build(whole, embedder.dim, "Flat", 1),
-        "en": Snapshot.build(_only(whole, "en"), embedder.dim, "Flat", 1),
-        "zh": Snapshot.build(_only(whole, "zh"), embedder.dim, "Flat", 1),
+        "both": Snapshot.build(segments, dim, "Flat", 1),
+        "en": Snapshot.build(_only(segments, "en"), dim, "Flat", 1),
+        "zh": Snapshot.build(_only(segments, "zh"), dim, "Flat", 1),
     }
 
 

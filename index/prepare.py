@@ -178,11 +178,16 @@ def prepare_segments(
     """
     chunked = [(doc, passages_for(doc, embedder, plan)) for doc in docs]
     sentences = [_sentences_of(doc, ps) for doc, ps in chunked]
-    sentence_texts = [
-        clean_view(doc.text, s, e).text
-        for (doc, _), sents in zip(chunked, sentences, strict=True)
-        for _, s, e in sents
-    ]
+    # The texts the model reads for sentences; "passages" pools them from passage passes instead.
+    sentence_texts = (
+        []
+        if plan.embed_units == "passages"
+        else [
+            clean_view(doc.text, s, e).text
+            for (doc, _), sents in zip(chunked, sentences, strict=True)
+            for _, s, e in sents
+        ]
+    )
     if plan.embed_units == "sentences":
         sentence_vectors = _embed_plain(embedder, sentence_texts, progress)
         vectors = _passage_vectors_from_sentences(
