@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from index.records import Counterpart, Document, Hit, Passage, Span
     from index.retriever import Retriever, UpsertReport
-    from index.search import Filters
+    from index.search.rank import Filters
 
 __all__ = [
     "Counterpart",

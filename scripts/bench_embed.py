@@ -68,7 +68,7 @@ def raw_torch_engine(model_dir: Path, texts: list[str], prompt: str) -> Callable
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from index.embed import BATCH_TOKENS, MAX_BATCH, batch_slices
+    from index.model.sentence_transformer import BATCH_TOKENS, MAX_BATCH, batch_slices
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
@@ -166,8 +166,9 @@ def main() -> int:
     import torch
 
     from index.config import IndexSettings
-    from index.embed import SentenceTransformerEmbedder, load_embedder
-    from index.model_prep import prepare_model
+    from index.model.install import prepare_model
+    from index.model.load import load_embedder
+    from index.model.sentence_transformer import SentenceTransformerEmbedder
 
     settings = IndexSettings()
     model_dir = prepare_model(settings)

@@ -21,14 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from index.analyze import Analyzer
-from index.chunk import embedding_text
 from index.config import IndexSettings
-from index.embed import Embedder, load_embedder
-from index.prepare import ChunkPlan, passages_for
+from index.embed import Embedder
+from index.eval.xquad import load_xquad
+from index.indexes.analyze import Analyzer
+from index.ingest.chunk import embedding_text
+from index.ingest.prepare import ChunkPlan, passages_for
+from index.model.load import load_embedder
 from index.records import Document
 from index.retriever import Retriever
-from index.xquad import load_xquad
 
 EMBED_UNITS = ("sentences", "passages+sentences", "passages")
 

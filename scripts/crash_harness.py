@@ -44,13 +44,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import index.store as store  # noqa: E402
-from index.analyze import Analyzer  # noqa: E402
+import index.store.generation as store  # noqa: E402
 from index.config import IndexSettings  # noqa: E402
 from index.errors import QiaoError  # noqa: E402
+from index.indexes.analyze import Analyzer  # noqa: E402
 from index.records import Document  # noqa: E402
 from index.retriever import Retriever  # noqa: E402
-from index.verify import verify_data_dir  # noqa: E402
+from index.store.verify import verify_data_dir  # noqa: E402
 from tests.fakes import FakeEmbedder  # noqa: E402
 
 DocSet = dict[str, str]  # doc_id → content hash

@@ -16,9 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from index.config import IndexSettings
-from index.embed import load_embedder
-from index.eval import SETTINGS, prepare_bench, run_bench
-from index.search import SearchParams
+from index.eval.retrieval import SETTINGS, prepare_bench, run_bench
+from index.model.load import load_embedder
+from index.search.rank import SearchParams
 
 GRID = {
     "fusion": ["minmax", "rrf"],

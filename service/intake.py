@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from index.readers import Problem, read_paths
+from index.ingest.read import Problem, read_paths
 from index.records import Document
 from service.schemas import DocumentIn, Rejection
 

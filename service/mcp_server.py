@@ -32,10 +32,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from index.compose import display_text
 from index.errors import QiaoError
-from index.readers import detect_lang
+from index.ingest.read import detect_lang
 from index.records import LANGS, Document, Lang
 from index.retriever import MAX_K, Retriever
-from index.search import Filters
+from index.search.rank import Filters
 from service.deps import require_reader
 from service.errors import ApiError, error_response
 from service.schemas import SearchResult

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from index.records import Counterpart, Document, Hit, Lang, Passage, Span
-from index.search import Mode
+from index.search.rank import Mode
 from service.settings import K_MAX, QUERY_MAX_CHARS
 
 

@@ -121,7 +121,7 @@ class ServiceState:
 
     def _open(self, index_settings: IndexSettings) -> Retriever:
         if self._embedder is None:
-            from index.embed import load_embedder
+            from index.model.load import load_embedder
 
             self._embedder = load_embedder(index_settings)
         # With the embedder given up front, open() refuses an index built by another model.

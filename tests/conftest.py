@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from index.analyze import Analyzer
 from index.config import IndexSettings
 from index.embed import Embedder
-from index.readers import read_paths
+from index.indexes.analyze import Analyzer
+from index.ingest.read import read_paths
 from index.records import Document
 from index.retriever import Retriever
 from tests.fakes import FakeEmbedder
@@ -36,7 +36,7 @@ def analyzer() -> Analyzer:
 @pytest.fixture(scope="session")
 def real_embedder() -> Embedder:
     """The configured model, loaded once for every `model` test."""
-    from index.embed import load_embedder
+    from index.model.load import load_embedder
 
     return load_embedder(IndexSettings())
 

@@ -28,7 +28,7 @@ from index.compose import (
     sources_for,
     with_titles,
 )
-from index.readers import detect_lang
+from index.ingest.read import detect_lang
 from index.records import Lang
 from index.retriever import Retriever
 from service import llm

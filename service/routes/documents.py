@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
 
 from index.errors import DocumentError
-from index.readers import validate_id
+from index.ingest.read import validate_id
 from index.records import Document, Lang, Passage
 from index.retriever import Retriever, UpsertReport
 from service.deps import (

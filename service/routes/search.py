@@ -10,9 +10,9 @@ from urllib.parse import unquote_to_bytes
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
-from index.readers import detect_lang
+from index.ingest.read import detect_lang
 from index.records import Hit, Lang
-from index.search import Filters, Mode
+from index.search.rank import Filters, Mode
 from service.deps import MetricsDep, RetrieverDep, SettingsDep, StateDep, require_reader
 from service.errors import ApiError, validation_message
 from service.schemas import IsoDate, SearchRequest, SearchResponse, SearchResult

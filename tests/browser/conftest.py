@@ -22,8 +22,8 @@ import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from index.analyze import Analyzer
 from index.embed import Embedder
+from index.indexes.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
 from service.app import create_app

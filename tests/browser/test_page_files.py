@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from index.analyze import Analyzer
+from index.indexes.analyze import Analyzer
 from index.retriever import Retriever
 from service.app import create_app
 from service.routes.page import STATIC_DIR

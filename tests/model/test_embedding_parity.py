@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from index.embed import SentenceTransformerEmbedder, TextTooLong
-from index.embed_onnx import OnnxEmbedder
+from index.embed import TextTooLong
 from index.errors import EmptyInput
+from index.model.onnx import OnnxEmbedder
+from index.model.sentence_transformer import SentenceTransformerEmbedder
 from tests.model.test_tokenizer_parity import TRICKY
 
 pytestmark = pytest.mark.model

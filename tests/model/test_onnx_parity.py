@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.embed import SentenceTransformerEmbedder
-from index.embed_onnx import OnnxEmbedder
+from index.model.onnx import OnnxEmbedder
+from index.model.sentence_transformer import SentenceTransformerEmbedder
 
 pytestmark = pytest.mark.model
 

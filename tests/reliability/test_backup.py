@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import index.backup
-from index.analyze import Analyzer
-from index.backup import snapshot_data_dir
+import index.store.backup
 from index.errors import DataDirError
+from index.indexes.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
-from index.store import CURRENT
-from index.verify import verify_data_dir
+from index.store.backup import snapshot_data_dir
+from index.store.generation import CURRENT
+from index.store.verify import verify_data_dir
 from qiao import cli
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
@@ -93,7 +93,7 @@ def test_an_interrupted_snapshot_leaves_nothing_that_looks_like_a_backup(
     def disk_full(folder: Path) -> None:  # the files are copied, flushing them fails
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(index.backup, "fsync_tree", disk_full)
+    monkeypatch.setattr(index.store.backup, "fsync_tree", disk_full)
     with pytest.raises(DataDirError, match="No space left on device"):
         snapshot_data_dir(committed.data_dir, tmp_path / "backup")
     assert not (tmp_path / "backup" / CURRENT).exists()

@@ -13,8 +13,8 @@ from types import ModuleType
 
 import pytest
 
-from index.snapshot import Snapshot
-from index.store import WRITE_STEPS
+from index.store.generation import WRITE_STEPS
+from index.store.snapshot import Snapshot
 
 HARNESS = Path(__file__).resolve().parents[2] / "scripts" / "crash_harness.py"
 
@@ -62,7 +62,7 @@ def test_harness_catches_a_commit_that_names_its_generation_too_early(
 ) -> None:
     """The harness can fail: CURRENT written before the files is caught at the first kill."""
     import index.retriever
-    import index.store as store
+    import index.store.generation as store
 
     def current_first(data_dir: Path, snapshot: Snapshot, info: store.BuildInfo) -> str:
         previous = store.current_generation(data_dir)

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import index.embed
-import index.store
-from index.analyze import Analyzer
+import index.model.load
+import index.store.generation
+from index.indexes.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
-from index.store import WRITE_STEPS, CommitFailed, current_generation
-from index.verify import verify_data_dir
+from index.store.generation import WRITE_STEPS, CommitFailed, current_generation
+from index.store.verify import verify_data_dir
 from qiao import cli
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
@@ -52,10 +52,10 @@ def test_disk_full_at_each_write_step_keeps_the_old_state(
 ) -> None:
     generation = committed.generation
     assert generation is not None
-    monkeypatch.setattr(index.store, "_on_write_step", disk_full_at(step))
+    monkeypatch.setattr(index.store.generation, "_on_write_step", disk_full_at(step))
     with pytest.raises(CommitFailed, match="No space left on device; nothing was changed"):
         committed.upsert([replace(tiny_docs[0], text="A new text that never lands.")])
-    monkeypatch.setattr(index.store, "_on_write_step", None)
+    monkeypatch.setattr(index.store.generation, "_on_write_step", None)
     assert_old_state_intact(committed, generation, tiny_docs)
     assert committed.document(tiny_docs[0].doc_id) == tiny_docs[0]
     committed.upsert([replace(tiny_docs[0], text="Space is back.")])  # the next commit works
@@ -65,14 +65,14 @@ def test_disk_full_at_each_write_step_keeps_the_old_state(
 def test_disk_full_gives_one_line_at_the_cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(index.embed, "load_embedder", lambda settings=None: FakeEmbedder())
+    monkeypatch.setattr(index.model.load, "load_embedder", lambda settings=None: FakeEmbedder())
     note = tmp_path / "note.en.txt"
     note.write_text("Bridges connect the two banks of the river.\n")
     data = tmp_path / "data"
     runner = CliRunner()
     assert runner.invoke(cli.app, ["ingest", str(note), "--data-dir", str(data)]).exit_code == 0
     note.write_text("Ferries cross the river every ten minutes.\n")
-    monkeypatch.setattr(index.store, "_on_write_step", disk_full_at("dense"))
+    monkeypatch.setattr(index.store.generation, "_on_write_step", disk_full_at("dense"))
     result = runner.invoke(cli.app, ["ingest", str(note), "--data-dir", str(data)])
     assert result.exit_code == 1
     # (the transient progress bar leaves an empty line behind)

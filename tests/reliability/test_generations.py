@@ -6,11 +6,11 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from index.analyze import Analyzer
+from index.indexes.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
-from index.store import current_generation, load_snapshot, pinned_generation
-from index.verify import verify_data_dir
+from index.store.generation import current_generation, load_snapshot, pinned_generation
+from index.store.verify import verify_data_dir
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
 

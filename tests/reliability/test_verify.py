@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from index.retriever import Retriever
-from index.store import CURRENT
-from index.verify import verify_data_dir
+from index.store.generation import CURRENT
+from index.store.verify import verify_data_dir
 from qiao import cli
 from tests.reliability.conftest import generation_folder, rehash
 

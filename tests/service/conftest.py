@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from index.analyze import Analyzer
+from index.indexes.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
 from service.app import create_app

@@ -12,7 +12,7 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
-from index.analyze import Analyzer
+from index.indexes.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
 from service.state import ServiceState

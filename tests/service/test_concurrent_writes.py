@@ -26,10 +26,10 @@ import httpx
 import pytest
 import uvicorn
 
-from index.analyze import Analyzer
+from index.indexes.analyze import Analyzer
 from index.records import Document, Hit, Lang
 from index.retriever import Retriever
-from index.search import Mode
+from index.search.rank import Mode
 from service.app import create_app
 from tests.fakes import FakeEmbedder
 from tests.service.conftest import AUTH, TOKEN, service_settings, wait_until

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from index.analyze import Analyzer
 from index.errors import (
     DataDirError,
     DocumentError,
@@ -17,9 +16,10 @@ from index.errors import (
     ModelError,
     QiaoError,
 )
+from index.indexes.analyze import Analyzer
 from index.records import Document, Hit
 from index.retriever import Retriever
-from index.search import Filters, Mode
+from index.search.rank import Filters, Mode
 from service.app import create_app
 from service.errors import api_error_of
 from tests.conftest import open_retriever

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from index.analyze import Analyzer
+from index.indexes.analyze import Analyzer
 from index.retriever import Retriever
 from service.app import create_app
 from tests.fakes import FakeEmbedder

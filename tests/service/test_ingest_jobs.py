@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from index.analyze import Analyzer
 from index.errors import QiaoError
+from index.indexes.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever, UpsertReport
 from service.jobs import QUEUE_DIR, IngestJobs, QueueUnavailable

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from index.analyze import Analyzer
 from index.embed import Matrix
 from index.errors import IndexMismatch, ModelError, QiaoError
+from index.indexes.analyze import Analyzer
 from index.records import Document
 from service.app import create_app
 from tests.conftest import open_retriever

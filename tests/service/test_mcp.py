@@ -25,9 +25,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import CallToolResult
 
-from index.analyze import Analyzer
 from index.config import IndexSettings
 from index.embed import Embedder
+from index.indexes.analyze import Analyzer
 from index.retriever import Retriever
 from service.app import create_app
 from service.mcp_server import LocalHost, create_mcp_server

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import Stemmer
 
-from index.analyze import CHINESE_STOP_WORDS, ENGLISH_STOP_WORDS, Analyzer
 from index.errors import QiaoError
+from index.indexes.analyze import CHINESE_STOP_WORDS, ENGLISH_STOP_WORDS, Analyzer
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.chunk import ChunkSettings, chunk_document, embedding_text
 from index.config import IndexSettings
 from index.errors import DocumentError
+from index.ingest.chunk import ChunkSettings, chunk_document, embedding_text
+from index.ingest.textview import clean_view
 from index.records import Document, Lang, Passage
-from index.textview import clean_view
 from tests.fakes import FakeEmbedder
 
 XQUAD_DIR = Path(

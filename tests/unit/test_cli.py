@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import index.embed
+import index.model.load
 from qiao import cli
 from tests.fakes import FakeEmbedder
 
 
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index.embed, "load_embedder", lambda settings=None: FakeEmbedder())
+    monkeypatch.setattr(index.model.load, "load_embedder", lambda settings=None: FakeEmbedder())
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -87,7 +87,9 @@ def test_rebuild_replaces_an_index_built_by_another_model(
     data = str(tmp_path / "data")
     assert run("ingest", str(old), "--data-dir", data)[0] == 0
     # Another model: a plain ingest is refused, --rebuild starts over without reading the old.
-    monkeypatch.setattr(index.embed, "load_embedder", lambda settings=None: FakeEmbedder(dim=24))
+    monkeypatch.setattr(
+        index.model.load, "load_embedder", lambda settings=None: FakeEmbedder(dim=24)
+    )
     code, output = run("ingest", str(new), "--data-dir", data)
     assert code == 1 and "--rebuild" in output, output
     code, output = run("ingest", str(new), "--data-dir", data, "--rebuild")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.dense import FaissIndex
+from index.indexes.dense import FaissIndex
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

@@ -7,13 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from index.analyze import Analyzer
-from index.chunk import embedding_text, title_context
 from index.embed import Matrix
-from index.prepare import TITLE_WEIGHT, ChunkPlan, prepare_segments
+from index.indexes.analyze import Analyzer
+from index.ingest.chunk import embedding_text, title_context
+from index.ingest.prepare import TITLE_WEIGHT, ChunkPlan, prepare_segments
+from index.ingest.textview import clean_view
 from index.records import Document
-from index.snapshot import DocSegment
-from index.textview import clean_view
+from index.store.snapshot import DocSegment
 from tests.fakes import FakeEmbedder
 
 PLAN = ChunkPlan(800, 280, 1500, 500)

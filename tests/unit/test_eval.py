@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.chunk import embedding_text
 from index.config import IndexSettings
-from index.eval import prepare_bench, run_bench
-from index.search import SearchParams
+from index.eval.retrieval import prepare_bench, run_bench
+from index.ingest.chunk import embedding_text
+from index.search.rank import SearchParams
 from tests.fakes import FakeEmbedder
 
 ARTICLES = {

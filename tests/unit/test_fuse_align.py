@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from index.align import Bead, align_passages, counterpart_ranges, project_sentence_beads
-from index.fuse import fuse_min_max, fuse_rrf, min_max, top_rows
+from index.search.fuse import fuse_min_max, fuse_rrf, min_max, top_rows
 
 
 def test_min_max_scales_to_unit_range() -> None:

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.analyze import Analyzer
 from index.errors import DataDirError
-from index.lexical import Bm25Index, LexicalIndex
+from index.indexes.analyze import Analyzer
+from index.indexes.lexical import Bm25Index, LexicalIndex
 
 TEXTS = [
     "青浦区召开数字经济发展大会，推进长三角一体化。",  # 0

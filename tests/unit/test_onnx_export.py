@@ -14,16 +14,18 @@ import numpy as np
 import pytest
 
 from index.config import IndexSettings
-from index.embed import SentenceTransformerEmbedder, TextTooLong, load_embedder
-from index.embed_onnx import OnnxEmbedder, open_session
+from index.embed import TextTooLong
 from index.errors import ModelError
-from index.onnx_export import (
+from index.model.export import (
     ONNX_FILE,
     ONNX_MANIFEST,
     export_onnx,
     onnx_dir_for,
     verify_onnx,
 )
+from index.model.load import load_embedder
+from index.model.onnx import OnnxEmbedder, open_session
+from index.model.sentence_transformer import SentenceTransformerEmbedder
 from tests.tiny_model import build_tiny_model
 
 TEXTS = ["a", "b c d e a b c", "c", "d e", "a b c d e", "e e", "b", "a b c d e a b c d"]
@@ -93,7 +95,7 @@ def test_a_second_export_reuses_a_valid_one(
     def no_export(*_args: object) -> None:
         raise AssertionError("a valid export was redone")
 
-    monkeypatch.setattr("index.onnx_export._export_into", no_export)
+    monkeypatch.setattr("index.model.export._export_into", no_export)
     assert export_onnx(tiny_model_dir, export_copy) == export_copy / ONNX_FILE
 
 
@@ -153,7 +155,7 @@ def test_a_failed_export_leaves_nothing_behind(
     def diverges(*_args: object) -> None:
         raise ModelError("the ONNX export differs from the torch model by 0.5")
 
-    monkeypatch.setattr("index.onnx_export._check_against_torch", diverges)
+    monkeypatch.setattr("index.model.export._check_against_torch", diverges)
     out_dir = tmp_path / "onnx"
     with pytest.raises(ModelError, match="differs"):
         export_onnx(tiny_model_dir, out_dir)
@@ -181,7 +183,7 @@ def test_an_export_that_cannot_trace_is_one_clear_line_and_leaves_nothing(
     def cannot_trace(*_args: object) -> None:
         raise RuntimeError("Unsupported: some operator\nwith a long trace below")
 
-    monkeypatch.setattr("index.onnx_export._trace", cannot_trace)
+    monkeypatch.setattr("index.model.export._trace", cannot_trace)
     out_dir = tmp_path / "onnx"
     with pytest.raises(ModelError, match=r"cannot export .* Unsupported: some operator") as exc:
         export_onnx(tiny_model_dir, out_dir)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.analyze import Analyzer
 from index.embed import Matrix
-from index.query_cache import QueryVectorCache
+from index.indexes.analyze import Analyzer
 from index.records import Document
+from index.search.query_cache import QueryVectorCache
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
 

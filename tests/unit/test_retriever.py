@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from index.analyze import Analyzer
 from index.errors import EmptyInput, IndexMismatch, QiaoError
+from index.indexes.analyze import Analyzer
 from index.records import Document, Hit
 from index.retriever import Retriever
-from index.search import Filters
-from index.store import current_generation
+from index.search.rank import Filters
+from index.store.generation import current_generation
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
 
@@ -137,14 +137,14 @@ def test_reopen_with_other_model_is_refused(tiny_retriever: Retriever, analyzer:
 def test_failed_commit_leaves_previous_state(
     tiny_retriever: Retriever, tiny_docs: list[Document], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import index.store
+    import index.store.generation
 
     generation = current_generation(tiny_retriever.data_dir)
 
     def disk_full(*_: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(index.store, "_write_generation", disk_full)
+    monkeypatch.setattr(index.store.generation, "_write_generation", disk_full)
     doc = replace(tiny_docs[0], text="changed text")
     with pytest.raises(OSError):
         tiny_retriever.upsert([doc])

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.sentences import paragraph_spans, sentence_spans
+from index.ingest.sentences import paragraph_spans, sentence_spans
 
 
 def sentences(text: str) -> list[str]:

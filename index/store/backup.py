@@ -17,14 +17,14 @@ from pathlib import Path
 
 from index.errors import DataDirError
 from index.files import fsync_path
-from index.generations import (
+from index.store.current import (
     CURRENT,
     TEMP_PREFIX,
     check_data_dir,
     fsync_tree,
     pinned_generation,
 )
-from index.verify import verify_generation
+from index.store.verify import verify_generation
 
 log = logging.getLogger(__name__)
 

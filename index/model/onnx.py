@@ -22,9 +22,9 @@ from typing import Any
 import onnxruntime as ort  # type: ignore[import-untyped]
 import torch
 
-from index.embed import SentenceTransformerEmbedder, load_sentence_transformer
 from index.errors import ModelError
-from index.onnx_export import OUTPUT_NAME
+from index.model.export import OUTPUT_NAME
+from index.model.sentence_transformer import SentenceTransformerEmbedder, load_sentence_transformer
 
 # What the shared embedder can feed the graph; the export takes the first two.
 FEEDABLE_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})

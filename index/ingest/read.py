@@ -25,7 +25,7 @@ import yaml
 from trafilatura.settings import Document as TrafilaturaDocument
 
 from index.errors import DocumentError
-from index.langdetect import detect_lang
+from index.ingest.langdetect import detect_lang
 from index.records import LANGS, Document, Lang
 
 __all__ = [

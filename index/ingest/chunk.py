@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from index.config import IndexSettings
 from index.errors import DocumentError
+from index.ingest.sentences import Spans, paragraph_spans, sentence_spans
+from index.ingest.textview import clean_view
 from index.records import Document, Lang, Passage
-from index.sentences import Spans, paragraph_spans, sentence_spans
-from index.textview import clean_view
 
 log = logging.getLogger(__name__)
 

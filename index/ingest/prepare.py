@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.analyze import Analyzer
-from index.chunk import chunk_document, embedding_text, title_context
 from index.config import IndexSettings
 from index.embed import Embedder, Matrix
+from index.indexes.analyze import Analyzer
+from index.ingest.chunk import chunk_document, embedding_text, title_context
+from index.ingest.sentences import sentence_spans
+from index.ingest.textview import clean_view
 from index.records import Document, Passage
-from index.sentences import sentence_spans
-from index.snapshot import DocSegment
-from index.textview import clean_view
+from index.store.snapshot import DocSegment
 
 Progress = Callable[[int, int], None]  # (done, total) in texts embedded: passages or sentences
 

@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 
 from index.errors import QiaoError
-from index.lexical import ROWS_FILE, Bm25Index
+from index.indexes.lexical import ROWS_FILE, Bm25Index
 from index.records import LANGS, Document
-from index.store import CURRENT, FORMAT_VERSION, MANIFEST, pinned_generation, sha256_of
+from index.store.generation import CURRENT, FORMAT_VERSION, MANIFEST, pinned_generation, sha256_of
 
 T = TypeVar("T")
 _DOCUMENT_FIELDS = {f.name for f in fields(Document)}

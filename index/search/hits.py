@@ -8,7 +8,7 @@ import numpy as np
 
 from index.embed import Matrix
 from index.records import Counterpart, Hit, Span
-from index.snapshot import Snapshot
+from index.store.snapshot import Snapshot
 
 LEXICAL_WEIGHT = 0.3  # share of the answer score from query-term overlap
 

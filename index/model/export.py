@@ -159,7 +159,7 @@ def source_fingerprint(model_path: Path) -> str:
 
 def _export_into(model_path: Path, tmp: Path, report: Progress) -> None:
     """Trace, fuse, check and checksum the export inside `tmp` (model.onnx + manifest)."""
-    from index.embed import load_sentence_transformer
+    from index.model.sentence_transformer import load_sentence_transformer
 
     report("loading the model for export", 0.05)
     fingerprint = source_fingerprint(model_path)

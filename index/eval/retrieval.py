@@ -16,19 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from index.analyze import Analyzer
-from index.answer import answer_span
-from index.baseline import recursive_chunks
-from index.chunk import embedding_text
 from index.config import IndexSettings
-from index.dense import FaissIndex
 from index.embed import Embedder
-from index.prepare import ChunkPlan, prepare_segments
-from index.readers import detect_lang
+from index.eval.baseline import recursive_chunks
+from index.eval.xquad import Question, load_xquad
+from index.indexes.analyze import Analyzer
+from index.indexes.dense import FaissIndex
+from index.ingest.chunk import embedding_text
+from index.ingest.prepare import ChunkPlan, prepare_segments
+from index.ingest.read import detect_lang
 from index.records import Lang
-from index.search import Filters, SearchParams, search_rows
-from index.snapshot import DocSegment, Snapshot, realign_releases
-from index.xquad import Question, load_xquad
+from index.search.hits import answer_span
+from index.search.rank import Filters, SearchParams, search_rows
+from index.store.snapshot import DocSegment, Snapshot, realign_releases
 
 K = 10
 Gold = dict[tuple[str, str], Question]  # (qid, lang) → gold

@@ -42,10 +42,12 @@ from typing import Any
 
 import numpy as np
 
-from index.dense import FaissIndex
 from index.errors import DataDirError, IndexMismatch, QiaoError
 from index.files import fsync_path, sha256_of
-from index.generations import (
+from index.indexes.dense import FaissIndex
+from index.indexes.lexical import Bm25Index
+from index.records import Document
+from index.store.current import (
     CURRENT,
     LOCK,
     MANIFEST,
@@ -58,9 +60,7 @@ from index.generations import (
     remove_superseded,
     write_lock,
 )
-from index.lexical import Bm25Index
-from index.records import Document
-from index.snapshot import DocSegment, Snapshot
+from index.store.snapshot import DocSegment, Snapshot
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import Literal
 
 import numpy as np
 
-from index.dense import Mask
 from index.embed import Matrix
-from index.fuse import RankedList, fuse_min_max, fuse_rrf, top_rows
-from index.snapshot import Snapshot
+from index.indexes.dense import Mask
+from index.search.fuse import RankedList, fuse_min_max, fuse_rrf, top_rows
+from index.store.snapshot import Snapshot
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")

@@ -1,0 +1,73 @@
+"""Which embedder to use: the configured model found (or prepared) on disk, on the configured
+backend. The one place that decides between torch and ONNX Runtime."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from index.config import DEFAULT_MODEL, IndexSettings
+from index.embed import Embedder
+from index.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_model_path(model: str) -> Path:
+    """A sentence-transformers model directory for `model`: a path, or a name in the local HF cache.
+
+    Never downloads. Raises ModelError if neither exists.
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "modules.json").exists() and not (path / "config.json").exists():
+            raise ModelError(f"{path} is not a sentence-transformers model directory")
+        return path
+    # The configured model is offline-only: never reach for a hub, even if one is reachable.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(model, local_files_only=True))
+    except (LocalEntryNotFoundError, HFValidationError, OSError):
+        raise ModelError(
+            f"model {model!r} is neither a directory nor in the local Hugging Face cache; "
+            "set QIAO_MODEL to a local sentence-transformers directory"
+        ) from None
+
+
+def load_embedder(settings: IndexSettings | None = None) -> Embedder:
+    """The configured embedder. The default model is prepared (converted once, cached) first."""
+    settings = settings or IndexSettings()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if settings.model == DEFAULT_MODEL:
+        from index.model.install import prepare_model
+
+        path = prepare_model(settings)
+    else:
+        path = resolve_model_path(settings.model)
+    from index.model.sentence_transformer import SentenceTransformerEmbedder
+
+    embedder: SentenceTransformerEmbedder
+    if settings.embed_backend == "onnx":
+        from index.model.export import export_onnx, onnx_dir_for
+        from index.model.onnx import OnnxEmbedder
+
+        # Exported once per model (by `qiao model prepare`, or here on first use), then reused.
+        onnx_file = export_onnx(path, onnx_dir_for(settings, path))
+        embedder = OnnxEmbedder.load_onnx(path, onnx_file, settings.model)
+    else:
+        embedder = SentenceTransformerEmbedder.load(path, settings.model)
+    log.info(
+        "loaded embedder %s",
+        settings.model,
+        extra={
+            "path": str(path),
+            "dim": embedder.dim,
+            "max_tokens": embedder.max_tokens,
+            "backend": settings.embed_backend,
+        },
+    )
+    return embedder
