@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +52,44 @@ class IndexSettings(BaseSettings):
     # Recent query vectors kept per Retriever (384 floats each with the default model); 0 = none.
     query_cache_size: int = Field(default=1024, ge=0)
     user_dict: Path | None = None  # extra jieba terms, one per line
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPlan:
+    """How documents become passages and what the model reads at ingest: the one shape of the
+    chunk settings, recorded in the manifest (an index built otherwise is noted, not refused)."""
+
+    target_chars_en: int
+    target_chars_zh: int
+    max_chars_en: int
+    max_chars_zh: int
+    embed_units: str = "sentences"
+
+    def __post_init__(self) -> None:
+        for lang in ("en", "zh"):
+            target, maximum = self.for_lang(lang)
+            if not 1 <= target <= maximum:
+                raise QiaoError(
+                    f"invalid chunk lengths for {lang}: need 1 <= target ({target}) <= max "
+                    f"({maximum}); fix QIAO_CHUNK_TARGET_CHARS_{lang.upper()} / "
+                    f"QIAO_CHUNK_MAX_CHARS_{lang.upper()}"
+                )
+
+    @classmethod
+    def from_settings(cls, settings: IndexSettings) -> ChunkPlan:
+        return cls(
+            settings.chunk_target_chars_en,
+            settings.chunk_target_chars_zh,
+            settings.chunk_max_chars_en,
+            settings.chunk_max_chars_zh,
+            settings.embed_units,
+        )
+
+    def for_lang(self, lang: str) -> tuple[int, int]:
+        """(target_chars, max_chars) for documents in `lang`."""
+        if lang == "zh":
+            return self.target_chars_zh, self.max_chars_zh
+        return self.target_chars_en, self.max_chars_en
 
 
 def settings_error(exc: ValidationError) -> QiaoError:

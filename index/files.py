@@ -1,4 +1,6 @@
-"""File helpers shared by the stores that write atomically: checksums, fsync, checked reads."""
+"""File mechanics shared by everything that writes atomically: checksums, fsync, whole-or-nothing
+writes, and checked reads of model files. One home for each, so every writer is crash-safe the
+same way."""
 
 from __future__ import annotations
 
@@ -22,6 +24,30 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_tree(folder: Path) -> None:
+    """fsync every file and folder under `folder`, then `folder` itself."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() or path.is_dir():
+            fsync_path(path)
+    fsync_path(folder)
+
+
+def write_atomic(path: Path, data: str | bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `data` whole or not at all: written under a temporary name beside it,
+    then renamed over it. `durable` also fsyncs the file before the rename and the folder after,
+    so the new content survives a power cut once this returns."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with tmp.open("wb") as out:
+        out.write(payload)
+        if durable:
+            out.flush()
+            os.fsync(out.fileno())
+    os.replace(tmp, path)
+    if durable:
+        fsync_path(path.parent)
 
 
 def check_model_file(file: Path, size: int, sha256: str, *, what: str, hint: str) -> None:

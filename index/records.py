@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 Lang = Literal["en", "zh"]
+Vectors = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 LANGS: tuple[Lang, ...] = ("en", "zh")
 
 
@@ -92,3 +98,40 @@ class Hit:
     score: float
     answer: Span | None
     counterpart: Counterpart | None
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedDocument:
+    """Everything the index holds about one document (what ingest prepares, what the store keeps).
+    Arrays are row-aligned with its passages.
+
+    `counterparts[i] = [first, end, score]`: passage i aligns with passages [first, end) of
+    document `counterpart_doc` (-1 when nothing aligns). Sentence spans are document offsets;
+    `sentence_passage` gives the passage ordinal each sentence belongs to.
+    """
+
+    document: Document
+    content_hash: str
+    spans: IntArray  # (p, 2) start, end
+    vectors: Vectors  # (p, dim)
+    terms: tuple[tuple[str, ...], ...]
+    sentence_spans: IntArray  # (s, 3) passage ordinal, start, end
+    sentence_vectors: Vectors  # (s, dim)
+    sentence_terms: tuple[tuple[str, ...], ...]  # analysed terms per sentence
+    counterparts: FloatArray  # (p, 3)
+    counterpart_doc: str | None = None
+
+    @property
+    def doc_id(self) -> str:
+        return self.document.doc_id
+
+    def passages(self) -> list[Passage]:
+        text = self.document.text
+        return [
+            Passage(self.doc_id, i, int(s), int(e), text[s:e])
+            for i, (s, e) in enumerate(self.spans.tolist())
+        ]
+
+    def without_counterparts(self) -> PreparedDocument:
+        empty = np.full((len(self.spans), 3), -1.0)
+        return replace(self, counterparts=empty, counterpart_doc=None)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from index.config import IndexSettings
+from index.config import ChunkPlan, IndexSettings
 from index.embed import Embedder, Matrix
 from index.errors import EmptyInput, QiaoError
 from index.indexes.analyze import Analyzer
-from index.ingest.prepare import ChunkPlan, Progress, prepare_segments
+from index.ingest.prepare import Progress, prepare_segments
 from index.ingest.read import detect_lang
-from index.records import LANGS, Counterpart, Document, Hit, Passage
+from index.records import LANGS, Counterpart, Document, Hit, Passage, PreparedDocument
 from index.search.hits import counterpart_of, hits_for
 from index.search.query_cache import QueryVectorCache
 from index.search.rank import MODES, Filters, Mode, SearchParams, search_rows
@@ -29,7 +29,7 @@ from index.store.generation import (
     save_snapshot,
     write_lock,
 )
-from index.store.snapshot import DocSegment, Snapshot, realign_releases
+from index.store.snapshot import Snapshot, realign_releases
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +344,7 @@ class Retriever:
 
     def _commit(
         self,
-        segments: dict[str, DocSegment],
+        segments: dict[str, PreparedDocument],
         releases: set[str],
         info: BuildInfo,
         generation: int | None = None,

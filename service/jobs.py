@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from index.files import fsync_path
+from index.codec import document_from_record, document_record
+from index.files import write_atomic
 from index.records import Document
 from index.retriever import Retriever, UpsertReport
 from service.write_queue import ShuttingDown, WriteQueue
@@ -126,9 +127,9 @@ class IngestJobs:
         header = {"job_id": job.job_id, "accepted_at": job.accepted_at,
                   "rejected": [list(r) for r in rejected]}
         lines = [json.dumps(header)] + [
-            json.dumps(dataclasses.asdict(d), ensure_ascii=False) for d in documents
+            json.dumps(document_record(d), ensure_ascii=False) for d in documents
         ]
-        _replace_file(path, "\n".join(lines) + "\n", durable=True)
+        write_atomic(path, "\n".join(lines) + "\n", durable=True)
         self._submit(job, documents, path)
         return job
 
@@ -161,7 +162,7 @@ class IngestJobs:
         )
         try:
             # Not fsynced: losing this record only replays the job, which is then "unchanged".
-            _replace_file(self._done / f"{job.job_id}.json", json.dumps(dataclasses.asdict(ended)),
+            write_atomic(self._done / f"{job.job_id}.json", json.dumps(dataclasses.asdict(ended)),
                           durable=False)
             path.unlink(missing_ok=True)
         except OSError as exc_io:  # the commit stands; the job may run again after a restart
@@ -201,20 +202,6 @@ class IngestJobs:
             self._submit(job, documents, path)
 
 
-def _replace_file(path: Path, text: str, *, durable: bool) -> None:
-    """Write `path` whole or not at all (a temporary name renamed into place); `durable`
-    also fsyncs the file and its folder before returning."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as out:
-        out.write(text)
-        if durable:
-            out.flush()
-            os.fsync(out.fileno())
-    os.rename(tmp, path)
-    if durable:
-        fsync_path(path.parent)
-
-
 def _rejections(raw: list[list[str]]) -> tuple[tuple[str, str], ...]:
     return tuple((str(source), str(message)) for source, message in raw)
 
@@ -222,7 +209,7 @@ def _rejections(raw: list[list[str]]) -> tuple[tuple[str, str], ...]:
 def _read_pending(path: Path) -> tuple[Job, list[Document]]:
     header_line, *doc_lines = path.read_text(encoding="utf-8").splitlines()
     header = json.loads(header_line)
-    documents = [Document(**json.loads(line)) for line in doc_lines if line]
+    documents = [document_from_record(json.loads(line)) for line in doc_lines if line]
     job = Job(
         job_id=str(header["job_id"]), status="queued", accepted_at=float(header["accepted_at"]),
         doc_ids=tuple(d.doc_id for d in documents),

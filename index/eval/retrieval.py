@@ -16,19 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from index.config import IndexSettings
+from index.config import ChunkPlan, IndexSettings
 from index.embed import Embedder
 from index.eval.baseline import recursive_chunks
 from index.eval.xquad import Question, load_xquad
 from index.indexes.analyze import Analyzer
 from index.indexes.dense import FaissIndex
 from index.ingest.chunk import embedding_text
-from index.ingest.prepare import ChunkPlan, prepare_segments
+from index.ingest.prepare import prepare_segments
 from index.ingest.read import detect_lang
-from index.records import Lang
+from index.records import Lang, PreparedDocument
 from index.search.hits import answer_span
 from index.search.rank import Filters, SearchParams, search_rows
-from index.store.snapshot import DocSegment, Snapshot, realign_releases
+from index.store.snapshot import Snapshot, realign_releases
 
 K = 10
 Gold = dict[tuple[str, str], Question]  # (qid, lang) → gold
@@ -236,13 +236,15 @@ def evaluate_xquad(
     return run_bench(bench, params or SearchParams(), log=log)
 
 
-def _whole_passage_snapshots(segments: list[DocSegment], embedder: Embedder) -> dict[str, Snapshot]:
+def _whole_passage_snapshots(
+    segments: list[PreparedDocument], embedder: Embedder
+) -> dict[str, Snapshot]:
     """Snapshots like prepare_bench's whose passage vectors embed each passage whole (title and
     cleaned view), as a dense-only system would: the baseline stays the same whatever
     `embed_units` Qiao itself uses."""
     texts = [embedding_text(seg.document, p) for seg in segments for p in seg.passages()]
     vectors = embedder.embed_passages(texts)
-    whole: dict[str, DocSegment] = {}
+    whole: dict[str, PreparedDocument] = {}
     row = 0
     for seg in segments:
         n = len(seg.spans)
@@ -251,7 +253,7 @@ def _whole_passage_snapshots(segments: list[DocSegment], embedder: Embedder) -> 
     return _indexed_three_ways(whole, embedder.dim)
 
 
-def _indexed_three_ways(segments: dict[str, DocSegment], dim: int) -> dict[str, Snapshot]:
+def _indexed_three_ways(segments: dict[str, PreparedDocument], dim: int) -> dict[str, Snapshot]:
     """The evaluation's indexes: both languages (`segments` as given, counterparts included),
     and each language alone (without counterparts: there is no other version to pivot to)."""
     return {
@@ -261,7 +263,7 @@ def _indexed_three_ways(segments: dict[str, DocSegment], dim: int) -> dict[str, 
     }
 
 
-def _only(segments: dict[str, DocSegment], lang: str) -> dict[str, DocSegment]:
+def _only(segments: dict[str, PreparedDocument], lang: str) -> dict[str, PreparedDocument]:
     return {d: s.without_counterparts() for d, s in segments.items() if s.document.lang == lang}
 
 

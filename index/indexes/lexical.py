@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ import numpy.typing as npt
 from bm25s import scoring
 
 from index.errors import DataDirError
+from index.files import fsync_tree
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class Bm25Index:
             "bm25s_version": bm25s.__version__,
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        _fsync_tree(directory)
+        fsync_tree(directory)
 
     @classmethod
     def load(cls, directory: Path, *, mmap: bool = True) -> Bm25Index:
@@ -313,13 +313,3 @@ def _read_meta(directory: Path) -> dict[str, Any]:
             f"this version reads format {FORMAT_VERSION} / {METHOD}; rebuild the index"
         )
     return meta
-
-
-def _fsync_tree(directory: Path) -> None:
-    for path in sorted(directory.rglob("*")):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)

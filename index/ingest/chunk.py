@@ -14,13 +14,11 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-from index.config import IndexSettings
 from index.errors import DocumentError
 from index.ingest.sentences import Spans, paragraph_spans, sentence_spans
 from index.ingest.textview import clean_view
-from index.records import Document, Lang, Passage
+from index.records import Document, Passage
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +35,6 @@ _SENTENCE_FINAL = re.compile(r"[.!?。！？；｡…][”’」』）》】〉�
 _JOINERS = frozenset("\u200d\u200c\ufe0e\ufe0f")
 # Each round of token-budget splitting aims this far below the proportional length.
 _TOKEN_SAFETY = 0.9
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkSettings:
-    """Passage length in characters: paragraphs up to `max_chars` stay whole, short ones merge
-    up to `target_chars`."""
-
-    target_chars: int
-    max_chars: int
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.target_chars <= self.max_chars:
-            raise ValueError(
-                f"need 1 <= target_chars <= max_chars, got {self.target_chars}, {self.max_chars}"
-            )
-
-    @classmethod
-    def for_lang(cls, settings: IndexSettings, lang: Lang) -> ChunkSettings:
-        """The configured lengths for documents in `lang`."""
-        if lang == "zh":
-            return cls(settings.chunk_target_chars_zh, settings.chunk_max_chars_zh)
-        return cls(settings.chunk_target_chars_en, settings.chunk_max_chars_en)
 
 
 def embedding_text(doc: Document, passage: Passage) -> str:
@@ -82,16 +58,17 @@ def chunk_document(
     characters gives []. Raises DocumentError when even one character plus the title does not
     fit the token window.
     """
-    settings = ChunkSettings(target_chars, max_chars)
+    if not 1 <= target_chars <= max_chars:
+        raise ValueError(f"need 1 <= target_chars <= max_chars, got {target_chars}, {max_chars}")
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be positive, got {max_tokens}")
     text = doc.text
     spans: Spans = []
-    for group_start, group_end, glue_end in _paragraph_groups(text, settings):
-        if group_end - group_start <= settings.max_chars:
+    for group_start, group_end, glue_end in _paragraph_groups(text, target_chars, max_chars):
+        if group_end - group_start <= max_chars:
             spans.append((group_start, group_end))
         else:
-            spans.extend(_split_region(text, group_start, group_end, settings.max_chars, glue_end))
+            spans.extend(_split_region(text, group_start, group_end, max_chars, glue_end))
     spans = _fit_token_budget(doc, spans, count_tokens, max_tokens)
     return [Passage(doc.doc_id, n, s, e, text[s:e]) for n, (s, e) in enumerate(spans)]
 
@@ -106,14 +83,16 @@ def _embedding_text(title: str, text: str, start: int, end: int) -> str:
     return f"{title}\n{body}" if title else body
 
 
-def _paragraph_groups(text: str, settings: ChunkSettings) -> list[tuple[int, int, int]]:
+def _paragraph_groups(
+    text: str, target_chars: int, max_chars: int
+) -> list[tuple[int, int, int]]:
     """Paragraphs, with short ones merged forward: `(start, end, glue_end)` per group.
 
     `glue_end` > start marks a heading merged into a paragraph that is too long to stay whole:
     the split must not cut between the heading (ending at `glue_end`) and what follows it.
     """
     paragraphs = paragraph_spans(text)
-    short = settings.target_chars / 3
+    short = target_chars / 3
     groups: list[tuple[int, int, int]] = []
     i = 0
     while i < len(paragraphs):
@@ -121,7 +100,7 @@ def _paragraph_groups(text: str, settings: ChunkSettings) -> list[tuple[int, int
         i += 1
         # Merge forward only while the group is still short: never more than needed.
         while i < len(paragraphs) and end - start < short:
-            if paragraphs[i][1] - start > settings.target_chars:
+            if paragraphs[i][1] - start > target_chars:
                 break
             end = paragraphs[i][1]
             i += 1
@@ -130,7 +109,7 @@ def _paragraph_groups(text: str, settings: ChunkSettings) -> list[tuple[int, int
             # A heading alone is a useless passage; it joins the paragraph it introduces when
             # the two fit together, or when that paragraph has to be split anyway.
             next_start, next_end = paragraphs[i]
-            if next_end - start <= settings.max_chars or next_end - next_start > settings.max_chars:
+            if next_end - start <= max_chars or next_end - next_start > max_chars:
                 glue_end = end
                 end = next_end
                 i += 1

@@ -1,48 +1,20 @@
-"""Documents → DocSegments: chunk, embed, analyse. The expensive half of ingest, done in batches."""
+"""Documents → PreparedDocuments: chunk, embed, analyse. The expensive half of ingest, in batches."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from index.config import IndexSettings
+from index.config import ChunkPlan
 from index.embed import Embedder, Matrix
 from index.indexes.analyze import Analyzer
 from index.ingest.chunk import chunk_document, embedding_text, title_context
 from index.ingest.sentences import sentence_spans
 from index.ingest.textview import clean_view
-from index.records import Document, Passage
-from index.store.snapshot import DocSegment
+from index.records import Document, Passage, PreparedDocument
 
 Progress = Callable[[int, int], None]  # (done, total) in texts embedded: passages or sentences
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkPlan:
-    """Chunker parameters, recorded in the manifest."""
-
-    target_chars_en: int
-    target_chars_zh: int
-    max_chars_en: int
-    max_chars_zh: int
-    embed_units: str = "sentences"
-
-    @classmethod
-    def from_settings(cls, settings: IndexSettings) -> ChunkPlan:
-        return cls(
-            settings.chunk_target_chars_en,
-            settings.chunk_target_chars_zh,
-            settings.chunk_max_chars_en,
-            settings.chunk_max_chars_zh,
-            settings.embed_units,
-        )
-
-    def for_lang(self, lang: str) -> tuple[int, int]:
-        if lang == "zh":
-            return self.target_chars_zh, self.max_chars_zh
-        return self.target_chars_en, self.max_chars_en
 
 
 def passages_for(doc: Document, embedder: Embedder, plan: ChunkPlan) -> list[Passage]:
@@ -167,7 +139,7 @@ def prepare_segments(
     analyzer: Analyzer,
     plan: ChunkPlan,
     progress: Progress | None = None,
-) -> list[DocSegment]:
+) -> list[PreparedDocument]:
     """Chunk, embed and analyse `docs`; counterparts are left empty (set by realignment).
 
     Sentence vectors rank passages by their best sentence and pick the answer sentence. What the
@@ -217,12 +189,12 @@ def prepare_segments(
         ]
     )
 
-    segments: list[DocSegment] = []
+    segments: list[PreparedDocument] = []
     row = srow = 0
     for (doc, ps), sents in zip(chunked, sentences, strict=True):
         n, s = len(ps), len(sents)
         segments.append(
-            DocSegment(
+            PreparedDocument(
                 document=doc,
                 content_hash=doc.content_hash,
                 spans=np.array([(p.start, p.end) for p in ps], dtype=np.int64).reshape(n, 2),

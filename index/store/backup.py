@@ -16,14 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import DataDirError
-from index.files import fsync_path
-from index.store.current import (
-    CURRENT,
-    TEMP_PREFIX,
-    check_data_dir,
-    fsync_tree,
-    pinned_generation,
-)
+from index.files import fsync_path, fsync_tree, write_atomic
+from index.store.current import CURRENT, TEMP_PREFIX, check_data_dir, pinned_generation
 from index.store.verify import verify_generation
 
 log = logging.getLogger(__name__)
@@ -74,13 +68,8 @@ def snapshot_data_dir(source: Path, dest: Path) -> SnapshotReport:
         )
     try:
         os.rename(copy, final)
-        pointer = dest / f".{CURRENT}.tmp"
-        with pointer.open("w", encoding="utf-8") as f:
-            f.write(name + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(pointer, dest / CURRENT)  # last: only a complete copy is ever named
         fsync_path(dest)
+        write_atomic(dest / CURRENT, name + "\n")  # last: only a complete copy is ever named
     except OSError as exc:
         raise DataDirError(f"cannot finish the snapshot in {dest}: {exc.strerror or exc}") from exc
     files = [p for p in final.rglob("*") if p.is_file()]

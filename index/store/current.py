@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from index.errors import DataDirError
-from index.files import fsync_path
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +34,6 @@ TEMP_PREFIX = ".gen-"  # a generation being written
 TRASH_PREFIX = ".trash-"  # a superseded generation being removed
 _PIN_ATTEMPTS = 20
 
-
-def fsync_tree(folder: Path) -> None:
-    """fsync every file and folder under `folder`, then `folder` itself."""
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            with path.open("rb") as f:
-                os.fsync(f.fileno())
-        elif path.is_dir():
-            fsync_path(path)
-    fsync_path(folder)
 
 
 def generation_number(name: str) -> int:

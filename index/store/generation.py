@@ -42,11 +42,12 @@ from typing import Any
 
 import numpy as np
 
+from index.codec import document_from_record, document_record
 from index.errors import DataDirError, IndexMismatch, QiaoError
-from index.files import fsync_path, sha256_of
+from index.files import fsync_path, sha256_of, write_atomic
 from index.indexes.dense import FaissIndex
 from index.indexes.lexical import Bm25Index
-from index.records import Document
+from index.records import PreparedDocument
 from index.store.current import (
     CURRENT,
     LOCK,
@@ -60,7 +61,7 @@ from index.store.current import (
     remove_superseded,
     write_lock,
 )
-from index.store.snapshot import DocSegment, Snapshot
+from index.store.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ FORMAT_VERSION = 2
 WRITE_STEPS = (
     *("documents", "passages", "counterparts", "vectors", "dense", "terms", "lexical"),
     *("sentences", "sentence_vectors", "sentence_terms", "manifest", "fsync"),
-    *("rename", "current", "switch", "cleanup"),
+    *("rename", "switch", "cleanup"),
 )
 
 # Test hook: called with each step name of WRITE_STEPS just before the step runs. The crash
@@ -141,9 +142,9 @@ def _library_versions() -> dict[str, str]:
     return {name: version(name) for name in ("faiss-cpu", "bm25s", "jieba", "numpy")}
 
 
-def _document_record(seg: DocSegment, row: int, sentence: int) -> dict[str, Any]:
+def _document_record(seg: PreparedDocument, row: int, sentence: int) -> dict[str, Any]:
     return {
-        **asdict(seg.document),
+        **document_record(seg.document),
         "content_hash": seg.content_hash,
         "rows": [row, len(seg.spans)],
         "sentences": [sentence, len(seg.sentence_spans)],
@@ -176,14 +177,8 @@ def save_snapshot(data_dir: Path, snapshot: Snapshot, info: BuildInfo) -> str:
         os.rename(tmp, final)
         tmp = None
         fsync_path(data_dir)
-        _step("current")
-        pointer_tmp = data_dir / f".{CURRENT}.tmp"
-        with pointer_tmp.open("w", encoding="utf-8") as f:
-            f.write(name + "\n")
-            f.flush()
-            os.fsync(f.fileno())
         _step("switch")
-        os.replace(pointer_tmp, data_dir / CURRENT)  # the commit point
+        write_atomic(data_dir / CURRENT, name + "\n", durable=False)  # the commit point
         switched = True
     except BaseException as exc:
         reason = _reason(exc, data_dir) if isinstance(exc, OSError) else ""
@@ -360,7 +355,7 @@ def _read_generation(folder: Path, info: BuildInfo, generation: int) -> Snapshot
         terms = [tuple(json.loads(line)) for line in f]
     with (folder / "sentence_terms.jsonl").open(encoding="utf-8") as f:
         sentence_terms = [tuple(json.loads(line)) for line in f]
-    segments: dict[str, DocSegment] = {}
+    segments: dict[str, PreparedDocument] = {}
     with (folder / "documents.jsonl").open(encoding="utf-8") as f:
         for line in f:
             rec = json.loads(line)
@@ -368,8 +363,8 @@ def _read_generation(folder: Path, info: BuildInfo, generation: int) -> Snapshot
             s_row, s_count = rec.pop("sentences")
             content_hash = rec.pop("content_hash")
             counterpart_doc = rec.pop("counterpart_doc")
-            doc = Document(**rec)
-            segments[doc.doc_id] = DocSegment(
+            doc = document_from_record(rec)
+            segments[doc.doc_id] = PreparedDocument(
                 document=doc,
                 content_hash=content_hash,
                 spans=spans[row : row + count],

@@ -1,7 +1,7 @@
 """An immutable, searchable state of the index: documents, passages, vectors, terms, alignment.
 
-A `Snapshot` is built from per-document `DocSegment`s. Rows (passage ids for FAISS and BM25) are
-the concatenation of the segments in order, so a rebuild renumbers rows but never lets them drift
+A `Snapshot` is built from `PreparedDocument`s. Rows (passage ids for FAISS and BM25) are the
+concatenation of the documents in order, so a rebuild renumbers rows but never lets them drift
 within one snapshot. Searches hold one snapshot for their whole run; writers build a new one and
 swap it in, so a search sees the old or the new state of a document, never a half.
 """
@@ -19,46 +19,10 @@ from index.align import align_passages, counterpart_ranges, project_sentence_bea
 from index.embed import Matrix
 from index.indexes.dense import FaissIndex, Mask
 from index.indexes.lexical import Bm25Index
-from index.records import LANGS, Document, Passage
+from index.records import LANGS, PreparedDocument
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True, eq=False)
-class DocSegment:
-    """Everything the index holds about one document. Arrays are row-aligned with its passages.
-
-    `counterparts[i] = [first, end, score]`: passage i aligns with passages [first, end) of
-    document `counterpart_doc` (-1 when nothing aligns). Sentence spans are document offsets;
-    `sentence_passage` gives the passage ordinal each sentence belongs to.
-    """
-
-    document: Document
-    content_hash: str
-    spans: IntArray  # (p, 2) start, end
-    vectors: Matrix  # (p, dim)
-    terms: tuple[tuple[str, ...], ...]
-    sentence_spans: IntArray  # (s, 3) passage ordinal, start, end
-    sentence_vectors: Matrix  # (s, dim)
-    sentence_terms: tuple[tuple[str, ...], ...]  # analysed terms per sentence
-    counterparts: FloatArray  # (p, 3)
-    counterpart_doc: str | None = None
-
-    @property
-    def doc_id(self) -> str:
-        return self.document.doc_id
-
-    def passages(self) -> list[Passage]:
-        text = self.document.text
-        return [
-            Passage(self.doc_id, i, int(s), int(e), text[s:e])
-            for i, (s, e) in enumerate(self.spans.tolist())
-        ]
-
-    def without_counterparts(self) -> DocSegment:
-        empty = np.full((len(self.spans), 3), -1.0)
-        return replace(self, counterparts=empty, counterpart_doc=None)
 
 
 def _date_ordinal(date: str | None) -> int:
@@ -71,11 +35,11 @@ def _date_ordinal(date: str | None) -> int:
 
 
 def realign_releases(
-    segments: Mapping[str, DocSegment], release_ids: set[str]
-) -> dict[str, DocSegment]:
+    segments: Mapping[str, PreparedDocument], release_ids: set[str]
+) -> dict[str, PreparedDocument]:
     """Recompute counterpart links for every document of the given releases."""
     out = dict(segments)
-    by_release: dict[str, dict[str, list[DocSegment]]] = {}
+    by_release: dict[str, dict[str, list[PreparedDocument]]] = {}
     for seg in segments.values():
         if seg.document.release_id in release_ids:
             langs = by_release.setdefault(seg.document.release_id, {})
@@ -95,7 +59,7 @@ def realign_releases(
     return out
 
 
-def _counterparts(en: DocSegment, zh: DocSegment) -> tuple[FloatArray, FloatArray]:
+def _counterparts(en: PreparedDocument, zh: PreparedDocument) -> tuple[FloatArray, FloatArray]:
     """Counterpart ranges for both versions: sentences are aligned, then projected onto passages
     (passage-level beads land a passage off where the versions break paragraphs differently)."""
     one_each = len(en.spans) == len(zh.spans) == 1  # nothing to choose between
@@ -114,7 +78,7 @@ def _counterparts(en: DocSegment, zh: DocSegment) -> tuple[FloatArray, FloatArra
 class Snapshot:
     """Concatenated, searchable view of segments. Treat as immutable once built."""
 
-    segments: dict[str, DocSegment]
+    segments: dict[str, PreparedDocument]
     dim: int
     dense: FaissIndex
     lexical: Bm25Index
@@ -181,7 +145,7 @@ class Snapshot:
 
     @classmethod
     def build(
-        cls, segments: dict[str, DocSegment], dim: int, dense_factory: str, generation: int
+        cls, segments: dict[str, PreparedDocument], dim: int, dense_factory: str, generation: int
     ) -> Snapshot:
         """Build the dense and lexical indexes over `segments` (rows in segment order)."""
         segs = list(segments.values())
@@ -202,7 +166,7 @@ class Snapshot:
     def n_rows(self) -> int:
         return len(self.spans)
 
-    def segment_at(self, row: int) -> DocSegment:
+    def segment_at(self, row: int) -> PreparedDocument:
         return self.segments[self.doc_order[int(self.row_doc[row])]]
 
     def ordinal_of(self, row: int) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,13 +20,13 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from index.codec import document_from_record
 from index.errors import QiaoError
 from index.indexes.lexical import ROWS_FILE, Bm25Index
 from index.records import LANGS, Document
 from index.store.generation import CURRENT, FORMAT_VERSION, MANIFEST, pinned_generation, sha256_of
 
 T = TypeVar("T")
-_DOCUMENT_FIELDS = {f.name for f in fields(Document)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +202,7 @@ def _check_documents(
     for line, rec in enumerate(records, start=1):
         where = f"{rel}:{line}"
         try:
-            doc = Document(**{k: rec[k] for k in _DOCUMENT_FIELDS})
+            doc = document_from_record(rec)
             (row, count), (s_row, s_count) = rec["rows"], rec["sentences"]
             content_hash, counterpart_doc = rec["content_hash"], rec["counterpart_doc"]
         except (KeyError, TypeError, ValueError) as exc:

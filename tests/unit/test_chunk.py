@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.config import IndexSettings
-from index.errors import DocumentError
-from index.ingest.chunk import ChunkSettings, chunk_document, embedding_text
+from index.config import ChunkPlan, IndexSettings
+from index.errors import DocumentError, QiaoError
+from index.ingest.chunk import chunk_document, embedding_text
 from index.ingest.textview import clean_view
 from index.records import Document, Lang, Passage
 from tests.fakes import FakeEmbedder
@@ -163,9 +163,11 @@ def test_chunk_settings_reject_inconsistent_lengths() -> None:
     with pytest.raises(ValueError, match="target_chars"):
         chunk("Some text.", target=500, maximum=100)
     settings = IndexSettings()
-    assert ChunkSettings.for_lang(settings, "zh") == ChunkSettings(
+    assert ChunkPlan.from_settings(settings).for_lang("zh") == (
         settings.chunk_target_chars_zh, settings.chunk_max_chars_zh
     )
+    with pytest.raises(QiaoError, match="QIAO_CHUNK_TARGET_CHARS_EN"):
+        ChunkPlan(900, 280, 800, 500)
 
 
 # --- token budget ----------------------------------------------------------------------------

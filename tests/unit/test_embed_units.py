@@ -7,13 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from index.config import ChunkPlan
 from index.embed import Matrix
 from index.indexes.analyze import Analyzer
 from index.ingest.chunk import embedding_text, title_context
-from index.ingest.prepare import TITLE_WEIGHT, ChunkPlan, prepare_segments
+from index.ingest.prepare import TITLE_WEIGHT, prepare_segments
 from index.ingest.textview import clean_view
-from index.records import Document
-from index.store.snapshot import DocSegment
+from index.records import Document, PreparedDocument
 from tests.fakes import FakeEmbedder
 
 PLAN = ChunkPlan(800, 280, 1500, 500)
@@ -39,7 +39,7 @@ class RecordingEmbedder(FakeEmbedder):
 
 def segments_for(
     units: str, embedder: FakeEmbedder, docs: list[Document], analyzer: Analyzer
-) -> list[DocSegment]:
+) -> list[PreparedDocument]:
     return prepare_segments(docs, embedder, analyzer, replace(PLAN, embed_units=units))
 
 
