@@ -1,4 +1,4 @@
-"""Documents → PreparedDocuments: chunk, embed, analyse. The expensive half of ingest, in batches."""
+"""Documents → PreparedDocuments: chunk, embed, analyse (the expensive half of ingest)."""
 
 from __future__ import annotations
 
