@@ -1,44 +1,267 @@
 """Qiao's retrieval library: ingest → chunk → embed → index → search → fuse.
 
-`from index import Retriever` is the entry point. Heavy modules (FAISS, jieba, torch) load on
-first use, not at `import index`.
+This module is the one public surface: front ends (`service/`, `qiao/`, `scripts/`) import only
+`from index import …` (a test checks it). The stages live in folders (see ARCHITECTURE.md):
+`ingest/`, `model/`, `indexes/`, `search/`, `store/`, `eval/`; `retriever.py`, `view.py`,
+`compose.py` and `answering.py` sit on top.
+
+Names load on first use, so `import index` stays light: FAISS, jieba and the model are imported
+only by what needs them.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from index.records import Counterpart, Document, Hit, Passage, Span
+    from index.answering import (
+        Answer,
+        AnswerDraft,
+        AnswerMode,
+        LanguageModel,
+        Message,
+        answer_question,
+        draft_answer,
+        finish_answer,
+    )
+    from index.codec import document_from_record, document_record
+    from index.compose import (
+        Citation,
+        CitationStreamFilter,
+        ComposedAnswer,
+        Source,
+        display_text,
+        generated_answer,
+    )
+    from index.config import ChunkPlan, IndexSettings, load_index_settings, settings_error
+    from index.embed import Embedder, Matrix, TextTooLong
+    from index.errors import (
+        DataDirError,
+        DocumentError,
+        EmptyInput,
+        IndexMismatch,
+        LlmError,
+        LlmTimeout,
+        LlmUpstreamError,
+        ModelError,
+        QiaoError,
+    )
+    from index.eval.retrieval import SETTINGS, SYSTEMS, evaluate_xquad, prepare_bench, run_bench
+    from index.eval.xquad import load_xquad
+    from index.files import fsync_path, write_atomic
+    from index.indexes.analyze import Analyzer
+    from index.ingest.chunk import embedding_text
+    from index.ingest.langdetect import detect_lang
+    from index.ingest.prepare import passages_for
+    from index.ingest.read import (
+        SUPPORTED_SUFFIXES,
+        Problem,
+        documents_from_files,
+        documents_from_records,
+        read_paths,
+        validate_id,
+    )
+    from index.model.export import OUTPUT_NAME, export_onnx, onnx_dir_for
+    from index.model.install import prepare_model
+    from index.model.load import ModelInfo, load_embedder, model_info, prepare_model_files
+    from index.model.sentence_transformer import (
+        BATCH_TOKENS,
+        MAX_BATCH,
+        SentenceTransformerEmbedder,
+        batch_slices,
+    )
+    from index.records import (
+        LANGS,
+        Counterpart,
+        Document,
+        Hit,
+        Lang,
+        Passage,
+        SearchResults,
+        Span,
+    )
     from index.retriever import Retriever, UpsertReport
-    from index.search.rank import Filters
+    from index.search.rank import Filters, Mode, SearchParams
+    from index.store.backup import SnapshotReport, snapshot_data_dir
+    from index.store.current import check_data_dir, current_generation, has_index
+    from index.store.generation import (
+        WRITE_STEPS,
+        CommitFailed,
+        set_write_step_hook,
+    )
+    from index.store.verify import VerifyReport, Violation, verify_data_dir
+    from index.view import MAX_K, DocumentWindow, IndexView, Release
 
-__all__ = [
-    "Counterpart",
-    "Document",
-    "Filters",
-    "Hit",
-    "Passage",
-    "Retriever",
-    "Span",
-    "UpsertReport",
-]
-
-_HOMES = {
+# Public name → the module that defines it.
+_HOMES: dict[str, str] = {
+    # records
+    **dict.fromkeys(
+        ("LANGS", "Counterpart", "Document", "Hit", "Lang", "Passage", "SearchResults", "Span"),
+        "index.records",
+    ),
+    # errors
+    **dict.fromkeys(
+        ("QiaoError", "DataDirError", "DocumentError", "EmptyInput", "IndexMismatch",
+         "LlmError", "LlmTimeout", "LlmUpstreamError", "ModelError"),
+        "index.errors",
+    ),
+    # settings
+    **dict.fromkeys(
+        ("ChunkPlan", "IndexSettings", "load_index_settings", "settings_error"), "index.config"
+    ),
+    # the front door and its views
     "Retriever": "index.retriever",
     "UpsertReport": "index.retriever",
-    "Filters": "index.search",
-    "Counterpart": "index.records",
-    "Document": "index.records",
-    "Hit": "index.records",
-    "Passage": "index.records",
-    "Span": "index.records",
+    **dict.fromkeys(("MAX_K", "DocumentWindow", "IndexView", "Release"), "index.view"),
+    **dict.fromkeys(("Filters", "Mode", "SearchParams"), "index.search.rank"),
+    # answers
+    **dict.fromkeys(
+        ("Answer", "AnswerDraft", "AnswerMode", "LanguageModel", "Message", "answer_question",
+         "draft_answer", "finish_answer"),
+        "index.answering",
+    ),
+    **dict.fromkeys(
+        ("Citation", "CitationStreamFilter", "ComposedAnswer", "Source", "display_text",
+         "generated_answer"),
+        "index.compose",
+    ),
+    # reading documents
+    **dict.fromkeys(
+        ("SUPPORTED_SUFFIXES", "Problem", "documents_from_files", "documents_from_records",
+         "read_paths", "validate_id"),
+        "index.ingest.read",
+    ),
+    "detect_lang": "index.ingest.langdetect",
+    "embedding_text": "index.ingest.chunk",
+    "passages_for": "index.ingest.prepare",
+    "document_record": "index.codec",
+    "document_from_record": "index.codec",
+    "Analyzer": "index.indexes.analyze",
+    # the data directory
+    **dict.fromkeys(("check_data_dir", "current_generation", "has_index"), "index.store.current"),
+    **dict.fromkeys(("SnapshotReport", "snapshot_data_dir"), "index.store.backup"),
+    **dict.fromkeys(("VerifyReport", "Violation", "verify_data_dir"), "index.store.verify"),
+    **dict.fromkeys(("WRITE_STEPS", "CommitFailed", "set_write_step_hook"),
+                    "index.store.generation"),
+    "fsync_path": "index.files",
+    "write_atomic": "index.files",
+    # the model
+    **dict.fromkeys(("Embedder", "Matrix", "TextTooLong"), "index.embed"),
+    **dict.fromkeys(("ModelInfo", "load_embedder", "model_info", "prepare_model_files"),
+                    "index.model.load"),
+    "prepare_model": "index.model.install",
+    **dict.fromkeys(("OUTPUT_NAME", "export_onnx", "onnx_dir_for"), "index.model.export"),
+    **dict.fromkeys(("BATCH_TOKENS", "MAX_BATCH", "SentenceTransformerEmbedder", "batch_slices"),
+                    "index.model.sentence_transformer"),
+    # evaluation
+    **dict.fromkeys(("SETTINGS", "SYSTEMS", "evaluate_xquad", "prepare_bench", "run_bench"),
+                    "index.eval.retrieval"),
+    "load_xquad": "index.eval.xquad",
 }
+
+__all__ = [
+    "BATCH_TOKENS",
+    "LANGS",
+    "MAX_BATCH",
+    "MAX_K",
+    "OUTPUT_NAME",
+    "SETTINGS",
+    "SUPPORTED_SUFFIXES",
+    "SYSTEMS",
+    "WRITE_STEPS",
+    "Analyzer",
+    "Answer",
+    "AnswerDraft",
+    "AnswerMode",
+    "ChunkPlan",
+    "Citation",
+    "CitationStreamFilter",
+    "CommitFailed",
+    "ComposedAnswer",
+    "Counterpart",
+    "DataDirError",
+    "Document",
+    "DocumentError",
+    "DocumentWindow",
+    "Embedder",
+    "EmptyInput",
+    "Filters",
+    "Hit",
+    "IndexMismatch",
+    "IndexSettings",
+    "IndexView",
+    "Lang",
+    "LanguageModel",
+    "LlmError",
+    "LlmTimeout",
+    "LlmUpstreamError",
+    "Matrix",
+    "Message",
+    "Mode",
+    "ModelError",
+    "ModelInfo",
+    "Passage",
+    "Problem",
+    "QiaoError",
+    "Release",
+    "Retriever",
+    "SearchParams",
+    "SearchResults",
+    "SentenceTransformerEmbedder",
+    "SnapshotReport",
+    "Source",
+    "Span",
+    "TextTooLong",
+    "UpsertReport",
+    "VerifyReport",
+    "Violation",
+    "answer_question",
+    "batch_slices",
+    "check_data_dir",
+    "current_generation",
+    "detect_lang",
+    "display_text",
+    "document_from_record",
+    "document_record",
+    "documents_from_files",
+    "documents_from_records",
+    "draft_answer",
+    "embedding_text",
+    "evaluate_xquad",
+    "export_onnx",
+    "finish_answer",
+    "fsync_path",
+    "generated_answer",
+    "has_index",
+    "load_embedder",
+    "load_index_settings",
+    "load_xquad",
+    "model_info",
+    "onnx_dir_for",
+    "passages_for",
+    "prepare_bench",
+    "prepare_model",
+    "prepare_model_files",
+    "read_paths",
+    "run_bench",
+    "set_write_step_hook",
+    "settings_error",
+    "snapshot_data_dir",
+    "validate_id",
+    "verify_data_dir",
+    "write_atomic",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        import importlib
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'index' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'index' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return __all__

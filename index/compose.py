@@ -107,9 +107,8 @@ def _source_in(hit: Hit, lang: Lang, n: int) -> Source | None:
     if cp is None or cp.lang != lang:
         return None
     answer = _matching_sentence(cp.text, cp.start, hit) if hit.answer else None
-    # The counterpart's own title/url are not on the hit; the release's metadata is shared.
-    return Source(n, cp.doc_id, hit.release_id, cp.lang, hit.title, hit.date, hit.url,
-                  cp.start, cp.end, cp.text, hit.score, answer, via_counterpart=True)
+    return Source(n, cp.doc_id, hit.release_id, cp.lang, cp.title or hit.title, hit.date,
+                  cp.url, cp.start, cp.end, cp.text, hit.score, answer, via_counterpart=True)
 
 
 def _matching_sentence(text: str, offset: int, hit: Hit) -> Span | None:
@@ -127,22 +126,6 @@ def _matching_sentence(text: str, offset: int, hit: Hit) -> Span | None:
     target = fraction * len(text)
     start, end = min(spans, key=lambda s: abs((s[0] + s[1]) / 2 - target))
     return Span(offset + start, offset + end, text[start:end])
-
-
-def with_titles(
-    sources: Sequence[Source], titles: dict[str, tuple[str, str | None]]
-) -> list[Source]:
-    """Sources with the title and url of their own document (`titles`: doc_id → (title, url)).
-
-    Counterpart sources carry the hit's release metadata until the caller, who can read
-    documents, supplies the translation's own.
-    """
-    out: list[Source] = []
-    for s in sources:
-        title, url = titles.get(s.doc_id, (s.title, s.url))
-        out.append(Source(s.n, s.doc_id, s.release_id, s.lang, title, s.date, url, s.start, s.end,
-                          s.text, s.score, s.answer, s.via_counterpart))
-    return out
 
 
 # -- extractive answer ---------------------------------------------------------------------------

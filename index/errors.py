@@ -23,3 +23,15 @@ class DataDirError(QiaoError):
 
 class EmptyInput(QiaoError):
     """An operation got nothing to work on (e.g. an empty list of texts)."""
+
+
+class LlmError(QiaoError):
+    """The LLM could not produce an answer; the message is one line for the user."""
+
+
+class LlmTimeout(LlmError):
+    """The LLM did not answer within the timeout."""
+
+
+class LlmUpstreamError(LlmError):
+    """The LLM could not be reached, answered with an error, or sent something unusable."""

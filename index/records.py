@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -71,7 +72,8 @@ class Passage:
 
 @dataclass(frozen=True, slots=True)
 class Counterpart:
-    """The aligned span of the release in the other language (offsets into its own document)."""
+    """The aligned span of the release in the other language (offsets into its own document),
+    with that document's own title and url (a translation has its own)."""
 
     doc_id: str
     lang: Lang
@@ -79,6 +81,8 @@ class Counterpart:
     end: int
     text: str
     score: float
+    title: str = ""
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,32 @@ class Hit:
     score: float
     answer: Span | None
     counterpart: Counterpart | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults(Sequence[Hit]):
+    """The hits of one query, best first, with the language the query was read as.
+
+    A sequence of `Hit`s: iterate, index and take `len` as with a list.
+    """
+
+    hits: tuple[Hit, ...]
+    query_lang: Lang
+
+    @overload
+    def __getitem__(self, index: int) -> Hit: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Hit]: ...
+
+    def __getitem__(self, index: int | slice) -> Hit | Sequence[Hit]:
+        return self.hits[index]
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self.hits)
 
 
 @dataclass(frozen=True, eq=False)

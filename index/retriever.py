@@ -8,18 +8,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from index.config import ChunkPlan, IndexSettings
-from index.embed import Embedder, Matrix
-from index.errors import EmptyInput, QiaoError
+from index.embed import Embedder
 from index.indexes.analyze import Analyzer
 from index.ingest.prepare import Progress, prepare_segments
-from index.ingest.read import detect_lang
-from index.records import LANGS, Counterpart, Document, Hit, Passage, PreparedDocument
-from index.search.hits import counterpart_of, hits_for
-from index.search.query_cache import QueryVectorCache
-from index.search.rank import MODES, Filters, Mode, SearchParams, search_rows
+from index.records import Counterpart, Document, Passage, PreparedDocument, SearchResults
+from index.search.queries import QueryEncoder
+from index.search.rank import Filters, Mode, SearchParams
 from index.store.current import generation_number
 from index.store.generation import (
     BuildInfo,
@@ -30,10 +25,11 @@ from index.store.generation import (
     write_lock,
 )
 from index.store.snapshot import Snapshot, realign_releases
+from index.view import MAX_K, IndexView
 
 log = logging.getLogger(__name__)
 
-MAX_K = 100
+__all__ = ["MAX_K", "Retriever", "UpsertReport"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +68,7 @@ class Retriever:
         self.params = params
         self._write_lock = threading.Lock()
         self._embedder_lock = threading.Lock()
-        self._query_vectors = QueryVectorCache(settings.query_cache_size)
+        self._queries = QueryEncoder(analyzer, lambda: self.embedder, settings.query_cache_size)
         self._snapshot: Snapshot | None = None
         self._info: BuildInfo | None = None
         self._generation: str | None = None
@@ -173,36 +169,27 @@ class Retriever:
     def generation(self) -> str | None:
         return self._generation
 
+    def view(self) -> IndexView:
+        """An immutable view of the committed state: every read through it sees one snapshot,
+        whatever commits meanwhile. Take one per request."""
+        return IndexView(self._current(), self._queries, self.params, self._generation)
+
+    # Shorthands for one read each (each takes its own view; use `view()` for several).
+
     def documents(self) -> list[Document]:
-        snap = self._current()
-        return [snap.segments[d].document for d in snap.doc_order]
+        return self.view().documents()
 
     def document(self, doc_id: str) -> Document | None:
-        seg = self._current().segments.get(doc_id)
-        return seg.document if seg else None
+        return self.view().document(doc_id)
 
     def passages(self, doc_id: str) -> list[Passage]:
-        seg = self._current().segments.get(doc_id)
-        return seg.passages() if seg else []
+        return self.view().passages(doc_id)
 
     def counterparts(self, doc_id: str) -> list[Counterpart | None]:
-        """The aligned span of the other language version for each passage of `doc_id`."""
-        snapshot = self._current()
-        if doc_id not in snapshot.segments:
-            return []
-        first = snapshot.row_offset[doc_id]
-        count = len(snapshot.segments[doc_id].spans)
-        return [counterpart_of(snapshot, row) for row in range(first, first + count)]
+        return self.view().counterparts(doc_id)
 
     def stats(self) -> dict[str, int]:
-        snap = self._current()
-        return {
-            "documents": len(snap.segments),
-            "passages": snap.n_rows,
-            "releases": len({s.document.release_id for s in snap.segments.values()}),
-        }
-
-    # -- search ------------------------------------------------------------------------------
+        return self.view().stats()
 
     def search(
         self,
@@ -212,9 +199,9 @@ class Retriever:
         mode: Mode = "hybrid",
         filters: Filters | None = None,
         counterpart: bool = True,
-    ) -> list[Hit]:
-        """Passages answering `query`, best first. See `search_batch`."""
-        return self.search_batch([query], k, lang, mode, filters, counterpart)[0]
+    ) -> SearchResults:
+        """`IndexView.search` on the current view."""
+        return self.view().search(query, k, lang, mode, filters, counterpart)
 
     def search_batch(
         self,
@@ -224,34 +211,9 @@ class Retriever:
         mode: Mode = "hybrid",
         filters: Filters | None = None,
         counterpart: bool = True,
-    ) -> list[list[Hit]]:
-        """Search a batch of queries. `lang` restricts results to that language ("en"/"zh");
-        None returns either. Offsets of hits, answers and counterparts index their documents.
-        """
-        if not 1 <= k <= MAX_K:
-            raise QiaoError(f"k must be between 1 and {MAX_K}, got {k}")
-        if lang is not None and lang not in LANGS:
-            raise QiaoError(f"lang must be one of {', '.join(LANGS)} or empty, got {lang!r}")
-        if mode not in MODES:
-            raise QiaoError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if not queries or any(not q.strip() for q in queries):
-            raise EmptyInput("the query is empty: type some words to search for")
-        snapshot = self._current()
-        if snapshot.n_rows == 0:
-            return [[] for _ in queries]
-        terms = self.analyzer.terms_batch(list(queries))
-        vectors: Matrix
-        if mode == "lexical":
-            vectors = np.zeros((len(queries), snapshot.dim), np.float32)
-        else:
-            vectors = self._query_vectors.embed(self.embedder, queries)
-        query_langs = [detect_lang(q) for q in queries]
-        ranked = search_rows(
-            snapshot, vectors, terms, query_langs, k, lang, mode, filters or Filters(), self.params
-        )
-        return [
-            hits_for(snapshot, r, vectors[i], terms[i], counterpart) for i, r in enumerate(ranked)
-        ]
+    ) -> list[SearchResults]:
+        """`IndexView.search_batch` on the current view."""
+        return self.view().search_batch(queries, k, lang, mode, filters, counterpart)
 
     # -- writes ------------------------------------------------------------------------------
 

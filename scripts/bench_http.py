@@ -30,11 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from index.config import IndexSettings
-from index.eval.xquad import load_xquad
-from index.indexes.analyze import Analyzer
-from index.model.load import load_embedder
-from index.retriever import Retriever
+from index import Analyzer, IndexSettings, Retriever, load_embedder, load_xquad
 from service.settings import ServiceSettings
 
 CONCURRENCY = (1, 4, 8)

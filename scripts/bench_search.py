@@ -21,15 +21,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from index.config import ChunkPlan, IndexSettings
-from index.embed import Embedder
-from index.eval.xquad import load_xquad
-from index.indexes.analyze import Analyzer
-from index.ingest.chunk import embedding_text
-from index.ingest.prepare import passages_for
-from index.model.load import load_embedder
-from index.records import Document
-from index.retriever import Retriever
+from index import (
+    Analyzer,
+    ChunkPlan,
+    Document,
+    Embedder,
+    IndexSettings,
+    Retriever,
+    embedding_text,
+    load_embedder,
+    load_xquad,
+    passages_for,
+)
 
 EMBED_UNITS = ("sentences", "passages+sentences", "passages")
 

@@ -44,17 +44,22 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import index.store.generation as store  # noqa: E402
-from index.config import IndexSettings  # noqa: E402
-from index.errors import QiaoError  # noqa: E402
-from index.indexes.analyze import Analyzer  # noqa: E402
-from index.records import Document  # noqa: E402
-from index.retriever import Retriever  # noqa: E402
-from index.store.verify import verify_data_dir  # noqa: E402
+from index import (  # noqa: E402
+    WRITE_STEPS,
+    Analyzer,
+    CommitFailed,
+    Document,
+    IndexSettings,
+    QiaoError,
+    Retriever,
+    current_generation,
+    set_write_step_hook,
+    verify_data_dir,
+)
 from tests.fakes import FakeEmbedder  # noqa: E402
 
 DocSet = dict[str, str]  # doc_id → content hash
-COMMIT_STEPS = store.WRITE_STEPS
+COMMIT_STEPS = WRITE_STEPS
 BEFORE_SWITCH = set(COMMIT_STEPS[: COMMIT_STEPS.index("switch") + 1])
 OPS_PER_TRIAL = 2
 
@@ -211,7 +216,7 @@ class Harness:
             os.write(log, (json.dumps({kind: docs}) + "\n").encode())
 
         try:
-            store._on_write_step = on_step
+            set_write_step_hook(on_step)
             retriever = self.retriever  # opened by the parent's check: no load per kill
             state = dict(self.state)
             for op in ops:
@@ -319,18 +324,18 @@ class Harness:
             retriever = self.open()
             generation = retriever.generation
             ops = plan_ops(self.rng, self.state, self.corpus, 1)
-            store._on_write_step = full
+            set_write_step_hook(full)
             try:
                 ops[0].apply(retriever)
                 self.report.violations.append(f"ENOSPC at {step}: the commit did not fail")
-            except store.CommitFailed as exc:
+            except CommitFailed as exc:
                 if "No space left" not in str(exc) or "\n" in str(exc):
                     self.report.violations.append(f"ENOSPC at {step}: unclear error {exc}")
             finally:
-                store._on_write_step = None
+                set_write_step_hook(None)
             entries = sorted(p.name for p in self.data_dir.iterdir())
             stray = [n for n in entries if n.startswith((".gen-", ".trash-", ".CURRENT"))]
-            if stray or store.current_generation(self.data_dir) != generation:
+            if stray or current_generation(self.data_dir) != generation:
                 self.report.violations.append(f"ENOSPC at {step}: left {entries}")
             reopened = {d.doc_id: d.content_hash for d in self.open().documents()}
             if reopened != self.state or verify_data_dir(self.data_dir).violations:

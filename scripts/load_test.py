@@ -49,8 +49,7 @@ from urllib.parse import urlsplit
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the venv
 
-from index.eval.xquad import load_xquad
-from index.records import Lang
+from index import Lang, load_xquad
 from service.settings import is_loopback
 
 START_TIMEOUT = 300.0  # loading torch and the model on a busy 2-core machine

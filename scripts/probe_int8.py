@@ -37,9 +37,7 @@ from onnxruntime.quantization import (  # type: ignore[import-untyped]
 )
 from tokenizers import Tokenizer
 
-from index.config import IndexSettings
-from index.model.export import OUTPUT_NAME, export_onnx, onnx_dir_for
-from index.model.install import prepare_model
+from index import OUTPUT_NAME, IndexSettings, export_onnx, onnx_dir_for, prepare_model
 
 REPO = Path(__file__).resolve().parent.parent
 BLOCK = 25

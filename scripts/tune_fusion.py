@@ -15,10 +15,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from index.config import IndexSettings
-from index.eval.retrieval import SETTINGS, prepare_bench, run_bench
-from index.model.load import load_embedder
-from index.search.rank import SearchParams
+from index import SETTINGS, IndexSettings, SearchParams, load_embedder, prepare_bench, run_bench
 
 GRID = {
     "fusion": ["minmax", "rrf"],

@@ -10,8 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from index.compose import Citation, ComposedAnswer, Source
-from index.records import Lang
+from index import Citation, ComposedAnswer, Lang, Source
 from service.schemas import AnswerOut, ErrorDetail
 from service.settings import QUERY_MAX_CHARS
 

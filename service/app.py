@@ -17,10 +17,9 @@ import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from index.embed import Embedder
-from index.retriever import Retriever
+from index import Embedder, Retriever
 from service.errors import install_error_handlers
-from service.mcp_server import mount_mcp
+from service.mcp.http import mount_mcp
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestObserver
 from service.routes import answer, documents, health, search

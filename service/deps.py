@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from pydantic import SecretStr
 
-from index.retriever import Retriever
+from index import Retriever
 from service.errors import ApiError
 from service.metrics import Metrics
 from service.settings import ServiceSettings

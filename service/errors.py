@@ -16,14 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.errors import (
-    DataDirError,
-    DocumentError,
-    EmptyInput,
-    IndexMismatch,
-    ModelError,
-    QiaoError,
-)
+from index import DataDirError, DocumentError, EmptyInput, IndexMismatch, ModelError, QiaoError
 
 log = logging.getLogger(__name__)
 

@@ -32,10 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from index.codec import document_from_record, document_record
-from index.files import write_atomic
-from index.records import Document
-from index.retriever import Retriever, UpsertReport
+from index import (
+    Document,
+    Retriever,
+    UpsertReport,
+    document_from_record,
+    document_record,
+    write_atomic,
+)
 from service.write_queue import ShuttingDown, WriteQueue
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,10 @@
 """A client for an OpenAI-compatible `POST {base_url}/chat/completions` (vLLM, Ollama, gateways).
 
-Two calls: `complete` returns the whole answer; `open_stream` sends the request, checks the
-status, and returns a `ChatStream` whose `deltas()` yield the text as it arrives (server-sent
-events, `data: {json}` lines ending with `data: [DONE]`). Opening first lets the caller turn an
-upstream failure into an HTTP error before it has started a streamed response.
+`ChatModel` is the library's `LanguageModel`: `complete` returns the whole answer (blocking: run
+it off the event loop). `open_stream` sends a streaming request, checks the status, and returns a
+`ChatStream` whose `deltas()` yield the text as it arrives (server-sent events, `data: {json}`
+lines ending with `data: [DONE]`). Opening first lets the caller turn an upstream failure into an
+HTTP error before it has started a streamed response.
 
 Every failure is an `LlmError` with a one-line message: `LlmTimeout` when the endpoint does not
 answer in time, `LlmUpstreamError` for connection failures, error statuses and malformed replies.
@@ -21,21 +22,12 @@ from typing import Any
 import anyio
 import httpx
 
+from index import LlmError, LlmTimeout, LlmUpstreamError
+from service.settings import ServiceSettings
+
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]
-
-
-class LlmError(Exception):
-    """The LLM could not produce an answer; the message is one line for the API client."""
-
-
-class LlmTimeout(LlmError):
-    """The endpoint did not answer within the timeout."""
-
-
-class LlmUpstreamError(LlmError):
-    """The endpoint could not be reached, answered with an error, or sent something unusable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +40,20 @@ class LlmConfig:
     @property
     def endpoint(self) -> str:
         return self.base_url.rstrip("/") + "/chat/completions"
+
+
+def llm_config(settings: ServiceSettings) -> LlmConfig | None:
+    """The configured LLM endpoint (QIAO_LLM_*), or None when answers are extractive."""
+    if settings.llm_base_url is None or settings.llm_model is None:
+        return None
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return LlmConfig(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_seconds)
+
+
+def chat_model(settings: ServiceSettings) -> ChatModel | None:
+    """The configured LLM as a `LanguageModel`, or None."""
+    config = llm_config(settings)
+    return None if config is None else ChatModel(config)
 
 
 def _headers(config: LlmConfig) -> dict[str, str]:
@@ -83,29 +89,37 @@ def _timeout(config: LlmConfig) -> httpx.Timeout:
     return httpx.Timeout(config.timeout_seconds)
 
 
-async def complete(config: LlmConfig, messages: Sequence[Message]) -> str:
-    """The assistant's reply to `messages`. The whole exchange must finish within the timeout."""
-    try:
-        with anyio.fail_after(config.timeout_seconds):
-            async with httpx.AsyncClient(timeout=_timeout(config)) as client:
-                response = await client.post(
+class ChatModel:
+    """An OpenAI-compatible chat endpoint as the library's `LanguageModel` (blocking calls)."""
+
+    def __init__(self, config: LlmConfig) -> None:
+        self._config = config
+
+    @property
+    def name(self) -> str:
+        return self._config.model
+
+    def complete(self, messages: Sequence[Message]) -> str:
+        """The assistant's reply to `messages`; LlmError (one line) when there is none."""
+        config = self._config
+        try:
+            with httpx.Client(timeout=_timeout(config)) as client:
+                response = client.post(
                     config.endpoint, json=_body(config, messages, False), headers=_headers(config)
                 )
-    except TimeoutError:
-        raise _transport_error(config, httpx.ReadTimeout("overall timeout")) from None
-    except httpx.HTTPError as exc:
-        raise _transport_error(config, exc) from None
-    if response.status_code != 200:
-        raise _status_error(config, response.status_code, response.text)
-    try:
-        content = response.json()["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise LlmUpstreamError(
-            f"the LLM at {config.endpoint} sent a reply without choices[0].message.content"
-        ) from None
-    if not isinstance(content, str):
-        raise LlmUpstreamError(f"the LLM at {config.endpoint} sent a non-text message content")
-    return content
+        except httpx.HTTPError as exc:
+            raise _transport_error(config, exc) from None
+        if response.status_code != 200:
+            raise _status_error(config, response.status_code, response.text)
+        try:
+            content = response.json()["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise LlmUpstreamError(
+                f"the LLM at {config.endpoint} sent a reply without choices[0].message.content"
+            ) from None
+        if not isinstance(content, str):
+            raise LlmUpstreamError(f"the LLM at {config.endpoint} sent a non-text message content")
+        return content
 
 
 class ChatStream:

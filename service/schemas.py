@@ -21,8 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from index.records import Counterpart, Document, Hit, Lang, Passage, Span
-from index.search.rank import Mode
+from index import Counterpart, Document, Hit, Lang, Mode, Passage, Span
 from service.settings import K_MAX, QUERY_MAX_CHARS
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Self
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from index.config import IndexSettings, settings_error
+from index import IndexSettings, settings_error
 
 # Hard ceilings of the API contract (also in the OpenAPI schema); settings may only lower them.
 QUERY_MAX_CHARS = 2000

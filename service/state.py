@@ -21,11 +21,7 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from index.config import IndexSettings
-from index.embed import Embedder
-from index.errors import QiaoError
-from index.records import Document
-from index.retriever import Retriever, UpsertReport
+from index import Document, Embedder, IndexSettings, QiaoError, Retriever, UpsertReport
 from service.errors import ApiError
 from service.jobs import IngestJobs, JobHook, QueueUnavailable
 from service.settings import ServiceSettings
@@ -121,7 +117,7 @@ class ServiceState:
 
     def _open(self, index_settings: IndexSettings) -> Retriever:
         if self._embedder is None:
-            from index.model.load import load_embedder
+            from index import load_embedder
 
             self._embedder = load_embedder(index_settings)
         # With the embedder given up front, open() refuses an index built by another model.

@@ -19,8 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from index.records import Document
-from index.retriever import Retriever, UpsertReport
+from index import Document, Retriever, UpsertReport
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from index.eval.xquad import Question, load_xquad
 from index.indexes.analyze import Analyzer
 from index.indexes.dense import FaissIndex
 from index.ingest.chunk import embedding_text
+from index.ingest.langdetect import detect_lang
 from index.ingest.prepare import prepare_segments
-from index.ingest.read import detect_lang
 from index.records import Lang, PreparedDocument
 from index.search.hits import answer_span
 from index.search.rank import Filters, SearchParams, search_rows

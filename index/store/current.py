@@ -158,3 +158,9 @@ def _remove_unpinned(folder: Path) -> None:
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def has_index(data_dir: Path) -> bool:
+    """Whether `data_dir` holds a committed index (a directory with a CURRENT pointer)."""
+    check_data_dir(data_dir)
+    return data_dir.is_dir() and current_generation(data_dir) is not None

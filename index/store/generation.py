@@ -109,6 +109,13 @@ class CommitFailed(DataDirError, OSError):
     """
 
 
+def set_write_step_hook(hook: Callable[[str], None] | None) -> None:
+    """For crash and disk-full tests: call `hook(step)` before each step of WRITE_STEPS in every
+    commit of this process (it may kill the process or raise OSError); None removes it."""
+    global _on_write_step
+    _on_write_step = hook
+
+
 def _step(name: str) -> None:
     if _on_write_step is not None:
         _on_write_step(name)

@@ -18,64 +18,28 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.responses import Response
 
-from index.compose import (
+from index import (
+    AnswerDraft,
     CitationStreamFilter,
     ComposedAnswer,
-    Source,
-    extractive_answer,
+    LlmError,
+    LlmTimeout,
+    draft_answer,
+    finish_answer,
     generated_answer,
-    prompt_messages,
-    sources_for,
-    with_titles,
 )
-from index.ingest.read import detect_lang
-from index.records import Lang
-from index.retriever import Retriever
 from service import llm
 from service.answer_schemas import AnswerErrorBody, AnswerMode, AnswerRequest, AnswerResponse
 from service.deps import RetrieverDep, SettingsDep, StateDep, require_reader
 from service.errors import ApiError
 from service.schemas import ErrorDetail
-from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["answer"], dependencies=[Depends(require_reader)])
 
-_FAILURES: dict[type[llm.LlmError], tuple[int, str]] = {
-    llm.LlmTimeout: (504, "llm_timeout"),
-    llm.LlmUpstreamError: (502, "llm_error"),
-}
-
-
-def _failure(exc: llm.LlmError) -> tuple[int, str]:
-    for cls, outcome in _FAILURES.items():
-        if isinstance(exc, cls):
-            return outcome
-    return 502, "llm_error"
-
-
-def _llm_config(settings: ServiceSettings) -> llm.LlmConfig:
-    assert settings.llm_base_url is not None and settings.llm_model is not None
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    return llm.LlmConfig(settings.llm_base_url, settings.llm_model, key,
-                         settings.llm_timeout_seconds)
-
-
-def find_sources(retriever: Retriever, question: str, k: int, lang: Lang) -> list[Source]:
-    """The top-k passages for `question` in `lang`, numbered, each with its own title and url.
-
-    Searching in the answer language uses the library's cross-lingual pivot for a question in
-    the other language; any hit still in the other language is replaced by its counterpart.
-    """
-    hits = retriever.search(question, k, lang)
-    sources = sources_for(hits, lang)
-    titles: dict[str, tuple[str, str | None]] = {}
-    for source in sources:
-        doc = retriever.document(source.doc_id) if source.via_counterpart else None
-        if doc is not None:
-            titles[doc.doc_id] = (doc.title, doc.url)
-    return with_titles(sources, titles)
+def _failure(exc: LlmError) -> tuple[int, str]:
+    return (504, "llm_timeout") if isinstance(exc, LlmTimeout) else (502, "llm_error")
 
 
 def _sse(event: str, data: object) -> str:
@@ -86,13 +50,13 @@ def _dump(response: AnswerResponse) -> dict[str, object]:
     return response.model_dump(mode="json")
 
 
-def _failure_body(exc: llm.LlmError, fallback: AnswerResponse) -> tuple[int, dict[str, object]]:
+def _failure_body(exc: LlmError, fallback: AnswerResponse) -> tuple[int, dict[str, object]]:
     status, code = _failure(exc)
     body = AnswerErrorBody(error=ErrorDetail(code=code, message=str(exc)), fallback=fallback)
     return status, body.model_dump(mode="json")
 
 
-def _llm_failed(exc: llm.LlmError, extractive: AnswerResponse) -> JSONResponse:
+def _llm_failed(exc: LlmError, extractive: AnswerResponse) -> JSONResponse:
     """A 502/504 whose body carries the extractive answer as the fallback."""
     log.warning("LLM failed, answering extractively: %s", exc)
     status, error = _failure_body(exc, extractive)
@@ -127,33 +91,31 @@ async def answer(
         raise ApiError(422, "invalid_request",
                        "mode: this server has no LLM (QIAO_LLM_BASE_URL, QIAO_LLM_MODEL); "
                        "ask for mode 'extractive' or leave mode out")
-    lang: Lang = body.lang or detect_lang(body.question)
     if settings.log_queries:
         log.info("answer %r", body.question, extra={"query": body.question, "mode": mode})
-    sources = await state.read(lambda: find_sources(retriever, body.question, body.k, lang))
-    extractive = AnswerResponse.of(body.question, extractive_answer(sources, lang), "extractive")
-    if mode == "extractive" or not sources:  # nothing to ground a generated answer in
+    view = retriever.view()
+    draft = await state.read(lambda: draft_answer(view, body.question, lang=body.lang, k=body.k))
+    extractive = AnswerResponse.of(body.question, draft.extractive, "extractive")
+    if mode == "extractive" or not draft.sources:  # nothing to ground a generated answer in
         if body.stream:
             return _event_stream(_extractive_events(extractive))
         return JSONResponse(_dump(extractive))
 
-    config = _llm_config(settings)
-    messages = prompt_messages(body.question, sources, lang)
+    config = llm.llm_config(settings)
+    assert config is not None  # checked with the mode above
     if not body.stream:
-        try:
-            text = await llm.complete(config, messages)
-        except llm.LlmError as exc:
-            return _llm_failed(exc, extractive)
-        composed = generated_answer(text, sources, lang)
-        return JSONResponse(_dump(AnswerResponse.of(body.question, composed, "generated",
-                                                    config.model)))
+        # The LLM call blocks on the network, not the CPU: off the search threads.
+        result = await state.offload(lambda: finish_answer(draft, llm.ChatModel(config)))
+        if result.failure is not None:
+            return _llm_failed(result.failure, extractive)
+        return JSONResponse(_dump(AnswerResponse.of(body.question, result.composed, result.mode,
+                                                    result.model)))
     try:
         # Opened before the response starts, so a failure here is still a 502/504.
-        stream = await llm.open_stream(config, messages)
-    except llm.LlmError as exc:
+        stream = await llm.open_stream(config, list(draft.messages))
+    except LlmError as exc:
         return _llm_failed(exc, extractive)
-    return _event_stream(_generated_events(body.question, sources, lang, stream, extractive,
-                                           config.model))
+    return _event_stream(_generated_events(draft, stream, extractive, config.model))
 
 
 def _event_stream(events: AsyncIterator[str]) -> StreamingResponse:
@@ -171,10 +133,10 @@ async def _extractive_events(response: AnswerResponse) -> AsyncIterator[str]:
 
 
 async def _generated_events(
-    question: str, sources: list[Source], lang: Lang, stream: llm.ChatStream,
-    fallback: AnswerResponse, model: str,
+    draft: AnswerDraft, stream: llm.ChatStream, fallback: AnswerResponse, model: str,
 ) -> AsyncIterator[str]:
-    pending = AnswerResponse.of(question, ComposedAnswer("", lang, (), tuple(sources)),
+    question, sources, lang = draft.question, draft.sources, draft.lang
+    pending = AnswerResponse.of(question, ComposedAnswer("", lang, (), sources),
                                 "generated", model)
     yield _sse("sources", {"lang": lang, "mode": "generated",
                            "passages": _dump(pending)["passages"]})
@@ -190,7 +152,7 @@ async def _generated_events(
         if rest:
             parts.append(rest)
             yield _sse("delta", {"text": rest})
-    except llm.LlmError as exc:
+    except LlmError as exc:
         log.warning("LLM failed mid-answer, sending the extractive answer: %s", exc)
         _, error = _failure_body(exc, fallback)
         yield _sse("error", error)

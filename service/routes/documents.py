@@ -12,10 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
 
-from index.errors import DocumentError
-from index.ingest.read import validate_id
-from index.records import Document, Lang, Passage
-from index.retriever import Retriever, UpsertReport
+from index import DocumentError, Lang, Retriever, UpsertReport, validate_id
 from service.deps import (
     MetricsDep,
     RetrieverDep,
@@ -56,24 +53,6 @@ def _valid_id(value: str, what: str) -> str:
         raise ApiError(422, "invalid_id", str(exc)) from None
 
 
-def _document_view(retriever: Retriever, doc_id: str) -> tuple[Document, list[Passage]] | None:
-    """A document and its passages from the same index state.
-
-    The two reads could straddle a commit, so they are repeated until the document did not
-    change in between and every span checks against its text.
-    """
-    for _ in range(5):
-        document = retriever.document(doc_id)
-        if document is None:
-            return None
-        passages = retriever.passages(doc_id)
-        if retriever.document(doc_id) == document and all(
-            document.text[p.start : p.end] == p.text for p in passages
-        ):
-            return document, passages
-    raise ApiError(503, "busy", f"{doc_id!r} is being rewritten right now: retry")
-
-
 @reads.get("/documents", response_model=DocumentPage)
 async def list_documents(
     state: StateDep,
@@ -85,11 +64,10 @@ async def list_documents(
 ) -> DocumentPage:
     """Documents in ingest order (metadata only, no text), optionally filtered."""
 
+    view = retriever.view()
+
     def page() -> DocumentPage:
-        found = [
-            d for d in retriever.documents()
-            if lang in (None, d.lang) and release_id in (None, d.release_id)
-        ]
+        found = view.documents(lang, release_id)
         return DocumentPage(
             total=len(found), offset=offset, limit=limit,
             documents=[DocumentSummary.of(d) for d in found[offset : offset + limit]],
@@ -102,10 +80,11 @@ async def list_documents(
 async def get_document(doc_id: DocId, state: StateDep, retriever: RetrieverDep) -> DocumentDetail:
     """The document's metadata, its full `text` (all offsets refer to it) and its passages."""
     _valid_id(doc_id, "doc_id")
-    view = await state.read(lambda: _document_view(retriever, doc_id))
-    if view is None:
+    view = retriever.view()  # one snapshot: the text and the spans always agree
+    document, passages = await state.read(lambda: (view.document(doc_id),
+                                                   view.passages(doc_id)))
+    if document is None:
         raise ApiError(404, "not_found", f"no document {doc_id!r}")
-    document, passages = view
     return DocumentDetail(
         **DocumentSummary.of(document).model_dump(), text=document.text,
         passages=[PassageSpan.of(p) for p in passages],
@@ -116,13 +95,12 @@ async def get_document(doc_id: DocId, state: StateDep, retriever: RetrieverDep) 
 async def get_release(release_id: str, state: StateDep, retriever: RetrieverDep) -> ReleaseOut:
     """A release with its language versions (metadata only)."""
     _valid_id(release_id, "release_id")
-    versions = await state.read(
-        lambda: [d for d in retriever.documents() if d.release_id == release_id]
-    )
-    if not versions:
+    view = retriever.view()
+    release = await state.read(lambda: view.release(release_id))
+    if release is None:
         raise ApiError(404, "not_found", f"no release {release_id!r}")
-    versions.sort(key=lambda d: d.lang)
-    return ReleaseOut(release_id=release_id, documents=[DocumentSummary.of(d) for d in versions])
+    return ReleaseOut(release_id=release_id,
+                      documents=[DocumentSummary.of(d) for d in release.documents])
 
 
 WaitQuery = Annotated[bool, Query(description=(
@@ -209,11 +187,7 @@ async def post_documents(
     """
     items = body.documents if isinstance(body, DocumentBatchIn) else [body]
     _check_batch(settings, len(items))
-    # The body limit bounds the input; the JSONL copy's \uXXXX escapes make it up to 6× larger.
-    limit = 6 * settings.max_body_bytes
-    intake = await state.offload(
-        lambda: documents_from_json(items, limit, settings.max_file_bytes)
-    )
+    intake = await state.offload(lambda: documents_from_json(items, settings.max_file_bytes))
     return await _ingest(intake, state, retriever, metrics, settings, wait)
 
 

@@ -10,9 +10,7 @@ from urllib.parse import unquote_to_bytes
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
-from index.ingest.read import detect_lang
-from index.records import Hit, Lang
-from index.search.rank import Filters, Mode
+from index import Filters, Lang, Mode, SearchResults
 from service.deps import MetricsDep, RetrieverDep, SettingsDep, StateDep, require_reader
 from service.errors import ApiError, validation_message
 from service.schemas import IsoDate, SearchRequest, SearchResponse, SearchResult
@@ -37,20 +35,22 @@ async def _search(
         log.info("search %r", body.query, extra={"query": body.query, "mode": body.mode})
     filters = Filters(release_id=body.release_id, date_from=body.date_from, date_to=body.date_to)
 
-    def run() -> tuple[list[Hit], float]:
+    view = retriever.view()
+
+    def run() -> tuple[SearchResults, float]:
         t0 = time.perf_counter()
-        hits = retriever.search(body.query, body.k, body.lang, body.mode, filters, body.counterpart)
-        return hits, time.perf_counter() - t0
+        found = view.search(body.query, body.k, body.lang, body.mode, filters, body.counterpart)
+        return found, time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    hits, seconds = await state.read(run)
+    found, seconds = await state.read(run)
     took_ms = (time.perf_counter() - t0) * 1000
     metrics.search_seconds.labels(body.mode).observe(seconds)
     return SearchResponse(
         query=body.query,
-        query_lang=detect_lang(body.query),
+        query_lang=found.query_lang,
         took_ms=round(took_ms, 2),
-        results=[SearchResult.of(rank, hit) for rank, hit in enumerate(hits, start=1)],
+        results=[SearchResult.of(rank, hit) for rank, hit in enumerate(found, start=1)],
     )
 
 

@@ -17,9 +17,10 @@ from index.errors import (
     QiaoError,
 )
 from index.indexes.analyze import Analyzer
-from index.records import Document, Hit
+from index.records import Document, SearchResults
 from index.retriever import Retriever
 from index.search.rank import Filters, Mode
+from index.view import IndexView
 from service.app import create_app
 from service.errors import api_error_of
 from tests.conftest import open_retriever
@@ -106,10 +107,18 @@ def test_index_built_with_another_model_is_409(
     assert error["code"] == "index_mismatch"
 
 
-class _BrokenRetriever(Retriever):
+class _BrokenView(IndexView):
     def search(self, query: str, k: int = 10, lang: str | None = None, mode: Mode = "hybrid",
-               filters: Filters | None = None, counterpart: bool = True) -> list[Hit]:
+               filters: Filters | None = None, counterpart: bool = True) -> SearchResults:
         raise RuntimeError("secret detail /srv/private")
+
+
+class _BrokenRetriever(Retriever):
+    def view(self) -> IndexView:
+        view = super().view()
+        broken = _BrokenView.__new__(_BrokenView)
+        broken.__dict__.update(view.__dict__)
+        return broken
 
 
 def test_unexpected_error_is_500_without_details(

@@ -27,17 +27,18 @@ from mcp_types import CallToolResult
 
 from index.config import IndexSettings
 from index.embed import Embedder
+from index.errors import QiaoError
 from index.indexes.analyze import Analyzer
 from index.retriever import Retriever
 from service.app import create_app
-from service.mcp_server import LocalHost, create_mcp_server
+from service.mcp.tools import LocalHost, create_mcp_server
 from tests.fakes import FakeEmbedder
 from tests.service.conftest import TOKEN, service_settings, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 QIAO = Path(sys.executable).parent / "qiao"
 EN, ZH = "qingpu-briefing-2023-09-05.en", "qingpu-briefing-2023-09-05.zh"
-TOOLS = {"search_releases", "get_document", "list_releases"}
+TOOLS = {"search_releases", "answer_question", "get_document", "list_releases"}
 
 
 # -- shared helpers (also used by test_answer.py) ------------------------------------------------
@@ -110,6 +111,17 @@ async def exercise_tools(client: Client, documents: dict[str, str]) -> dict[str,
     assert {v["doc_id"] for v in listing["releases"][0]["versions"]} == {EN, ZH}
     none = structured(await client.call_tool("list_releases", {"date_from": "2024-01-01"}))
     assert none == {"total": 0, "releases": []}
+
+    answered = await client.call_tool(
+        "answer_question", {"question": "谁是中共青浦区委书记？", "k": 3})
+    answer = structured(answered)
+    assert answer["lang"] == "zh" and answer["mode"] == "extractive"
+    assert answer["citations"] and "[1]" in answer["answer"]
+    for citation in answer["citations"]:
+        assert documents[citation["doc_id"]][citation["start"] : citation["end"]] == citation[
+            "text"]
+        assert f"doc_id={citation['doc_id']} start={citation['start']}" in answered.content[
+            0].text  # type: ignore[union-attr]
     return found
 
 
@@ -219,9 +231,10 @@ def test_tools_over_the_tiny_index_return_exact_spans(
 def test_a_server_still_loading_answers_tool_calls_with_a_one_line_error() -> None:
     class Loading:
         def retriever(self) -> Retriever:
-            from service.errors import ApiError
+            raise QiaoError("the model and index are still loading: retry shortly")
 
-            raise ApiError(503, "not_ready", "the model and index are still loading: retry")
+        def language_model(self) -> None:
+            return None
 
         async def run(self, work: Any) -> Any:
             raise AssertionError("not reached")

@@ -45,9 +45,44 @@ def test_ingest_reports_each_bad_file_and_keeps_the_good_ones(tmp_path: Path) ->
     assert "2 added" in output
     code, output = run("search", "ferry minutes", "--data-dir", str(data), "--json")
     assert code == 0
-    assert json.loads(output)[0]["doc_id"] == "good.en"
+    found = json.loads(output)
+    assert found["query_lang"] == "en"
+    assert (found["results"][0]["rank"], found["results"][0]["doc_id"]) == (1, "good.en")
     code, output = run("search", "渡轮", "--data-dir", str(data), "--json", "--lang", "zh")
-    assert json.loads(output)[0]["doc_id"] == "r1.zh"
+    found = json.loads(output)
+    assert found["query_lang"] == "zh" and found["results"][0]["doc_id"] == "r1.zh"
+
+
+@pytest.mark.parametrize("command", [("search", "ferry"), ("answer", "Who runs the ferry?")])
+def test_reading_a_missing_or_empty_data_dir_is_an_error_not_no_results(
+    tmp_path: Path, command: tuple[str, str]
+) -> None:
+    missing = tmp_path / "typo"
+    code, output = run(*command, "--data-dir", str(missing))
+    assert code == 1
+    assert output.count("\n") == 1 and "does not exist" in output and "qiao ingest" in output
+    missing.mkdir()
+    code, output = run(*command, "--data-dir", str(missing))
+    assert code == 1 and "holds no index" in output
+
+
+def test_answer_quotes_the_answer_sentence_with_its_citation(tmp_path: Path) -> None:
+    doc = tmp_path / "ferry.en.txt"
+    doc.write_text(
+        "Harbour news.\n\nThe harbour ferry now runs every ten minutes. Tickets cost two yuan.\n"
+    )
+    data = str(tmp_path / "data")
+    assert run("ingest", str(doc), "--data-dir", data)[0] == 0
+    code, output = run("answer", "How often does the harbour ferry run?", "--data-dir", data)
+    assert code == 0, output
+    assert "The harbour ferry now runs every ten minutes. [1]" in output
+    assert "[1] " in output and "ferry.en" in output
+    code, output = run("answer", "How often does the harbour ferry run?", "--data-dir", data,
+                       "--json")
+    answer = json.loads(output)
+    [citation] = answer["citations"]
+    text = doc.read_text()
+    assert text[citation["start"] : citation["end"]] == citation["text"]
 
 
 def test_reingest_is_idempotent_and_delete_removes(tmp_path: Path) -> None:
@@ -59,7 +94,7 @@ def test_reingest_is_idempotent_and_delete_removes(tmp_path: Path) -> None:
     assert code == 0 and "1 unchanged" in output
     assert run("delete", "note.en", "--data-dir", data)[0] == 0
     code, output = run("search", "bridges", "--data-dir", data, "--json")
-    assert json.loads(output) == []
+    assert json.loads(output)["results"] == []
     code, output = run("delete", "note.en", "--data-dir", data)
     assert code == 1 and "not found" in output
 
@@ -95,7 +130,7 @@ def test_rebuild_replaces_an_index_built_by_another_model(
     code, output = run("ingest", str(new), "--data-dir", data, "--rebuild")
     assert code == 0 and "1 added" in output, output
     code, output = run("search", "bridge", "--data-dir", data, "--json")
-    assert [hit["doc_id"] for hit in json.loads(output)] == ["new.en"]
+    assert [hit["doc_id"] for hit in json.loads(output)["results"]] == ["new.en"]
     assert run("verify", data)[0] == 0
 
 

@@ -15,7 +15,6 @@ from index.compose import (
     prompt_messages,
     sources_for,
     strip_unknown_citations,
-    with_titles,
 )
 from index.records import Counterpart, Hit, Span
 
@@ -45,7 +44,9 @@ def hit(doc_id: str, passage: str, answer: str | None, score: float,
     if counterpart is not None:
         other = "r.zh" if lang == "en" else "r.en"
         c, d = span_of(DOCS[other], counterpart)
-        cp = Counterpart(other, "zh" if lang == "en" else "en", c, d, DOCS[other][c:d], 0.9)
+        other_lang = "zh" if lang == "en" else "en"
+        cp = Counterpart(other, other_lang, c, d, DOCS[other][c:d], 0.9,  # type: ignore[arg-type]
+                         f"title {other_lang}", f"https://example.org/{other_lang}")
     return Hit(f"{doc_id}#0", doc_id, "r", lang, f"title {lang}", "2023-09-05",  # type: ignore[arg-type]
                f"https://example.org/{lang}", start, end, text[start:end], score, answer_span, cp)
 
@@ -92,10 +93,10 @@ def test_hits_without_a_passage_in_the_language_are_skipped_and_overlaps_count_o
     assert [(s.n, s.doc_id, s.text) for s in sources] == [(1, "r.zh", ZH_PLAN)]
 
 
-def test_with_titles_replaces_a_counterparts_borrowed_title() -> None:
+def test_a_counterpart_source_carries_its_own_documents_title_and_url() -> None:
     h = hit("r.en", EN_PLAN, None, 1.0, ZH_PLAN)
-    [source] = with_titles(sources_for([h], "zh"), {"r.zh": ("中文标题", "https://zh")})
-    assert (source.title, source.url) == ("中文标题", "https://zh")
+    [source] = sources_for([h], "zh")
+    assert (source.title, source.url) == ("title zh", "https://example.org/zh")
 
 
 def test_extractive_answer_quotes_answer_sentences_with_their_numbers() -> None:

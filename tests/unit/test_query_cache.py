@@ -9,7 +9,7 @@ import numpy as np
 from index.embed import Matrix
 from index.indexes.analyze import Analyzer
 from index.records import Document
-from index.search.query_cache import QueryVectorCache
+from index.search.queries import QueryVectorCache
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from index.errors import DocumentError
 from index.ingest.langdetect import detect_lang, ideograph_share
-from index.ingest.read import DEFAULT_MAX_BYTES, Problem, read_paths, title_from_text, validate_id
+from index.ingest.metadata import title_from_text
+from index.ingest.read import DEFAULT_MAX_BYTES, Problem, read_paths, validate_id
 from index.records import Document
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "readers"

@@ -106,7 +106,7 @@ def test_lexical_search_never_returns_replaced_text(
 ) -> None:
     old = next(d for d in tiny_docs if d.doc_id == "library.en")
     tiny_retriever.upsert([replace(old, text="Completely different words about bicycles.")])
-    assert tiny_retriever.search("survey residents", k=10, mode="lexical") == []
+    assert list(tiny_retriever.search("survey residents", k=10, mode="lexical")) == []
     assert tiny_retriever.search("bicycles", k=10, mode="lexical")[0].doc_id == "library.en"
 
 
@@ -164,7 +164,7 @@ def test_bad_search_arguments_raise_clear_errors(tiny_retriever: Retriever) -> N
 
 
 def test_empty_index_returns_no_hits(retriever: Retriever) -> None:
-    assert retriever.search("anything") == []
+    assert list(retriever.search("anything")) == []
 
 
 def test_pooled_sentence_vectors_give_exact_answers(

@@ -1,4 +1,7 @@
-"""Remembered query vectors: the same query text is embedded once while it stays recent.
+"""Queries → what search needs: their analysed terms, their vectors and their language.
+
+`QueryEncoder` does all three for a batch; its vectors come through `QueryVectorCache`, so the
+same query text is embedded once while it stays recent.
 
 Users repeat queries: the search page asks `/v1/answer` and `/v1/search` for each query, a
 reload or the back button asks again, and popular questions come back. Embedding a query is
@@ -10,11 +13,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from index.embed import Embedder, Matrix
+from index.indexes.analyze import Analyzer
+from index.ingest.langdetect import detect_lang
+from index.records import Lang
 
 
 class QueryVectorCache:
@@ -47,3 +53,28 @@ class QueryVectorCache:
                     while len(self._vectors) > self.size:
                         self._vectors.popitem(last=False)
         return np.stack([known[q] for q in queries]).astype(np.float32, copy=False)
+
+
+class QueryEncoder:
+    """Terms, vectors and language of queries, with one analyser and one (lazily loaded) embedder.
+
+    `embedder` is called only when vectors are needed, so lexical searches never load a model.
+    Thread-safe.
+    """
+
+    def __init__(
+        self, analyzer: Analyzer, embedder: Callable[[], Embedder], cache_size: int
+    ) -> None:
+        self.analyzer = analyzer
+        self._embedder = embedder
+        self._vectors = QueryVectorCache(cache_size)
+
+    def terms(self, queries: Sequence[str]) -> list[list[str]]:
+        return self.analyzer.terms_batch(list(queries))
+
+    def vectors(self, queries: Sequence[str]) -> Matrix:
+        return self._vectors.embed(self._embedder(), queries)
+
+    @staticmethod
+    def langs(queries: Sequence[str]) -> list[Lang]:
+        return [detect_lang(q) for q in queries]

@@ -1,10 +1,11 @@
 """Qiao as a Model Context Protocol server: tools a chat assistant calls to search releases,
-read documents and list releases, with exact offsets it can cite.
+answer a question, read documents and list releases, with exact offsets it can cite.
 
 `create_mcp_server(host)` builds the server (the official `mcp` SDK's `MCPServer`) over a
 `ToolHost`, which hands out the Retriever and runs blocking library calls off the event loop.
-`qiao mcp` serves it over stdio (`serve_stdio`); the HTTP app mounts it at exactly `/mcp` over
-streamable HTTP (`mount_mcp`), behind the same read rule as the API.
+The tools are thin: each takes one view of the index (`Retriever.view()`) and asks the library.
+`qiao mcp` serves them over stdio (`serve_stdio`), without the web stack; the HTTP app mounts
+them at exactly `/mcp` (`service.mcp.http`), behind the same read rule as the API.
 
 Every offset a tool returns is a code-point offset into the document's text:
 `get_document(doc_id).text[start:end]` is the span's `text`.
@@ -19,43 +20,40 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Protocol, TypeVar
 
 import anyio.to_thread
-from fastapi import FastAPI
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
-from starlette.requests import Request
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from index.compose import display_text
-from index.errors import QiaoError
-from index.ingest.read import detect_lang
-from index.records import LANGS, Document, Lang
-from index.retriever import MAX_K, Retriever
-from index.search.rank import Filters
-from service.deps import require_reader
-from service.errors import ApiError, error_response
+from index import (
+    LANGS,
+    Answer,
+    DocumentWindow,
+    IndexView,
+    Lang,
+    LanguageModel,
+    QiaoError,
+    Release,
+    Retriever,
+    answer_question,
+    display_text,
+)
+from service.answer_schemas import AnswerResponse
 from service.schemas import SearchResult
-from service.settings import ServiceSettings
-from service.state import ServiceState
 
 T = TypeVar("T")
 
 MCP_PATH = "/mcp"
 SEARCH_K_MAX = 20  # a model reads every result: more would crowd its context
-WINDOW_CONTEXT_CHARS = 1500  # text shown before and after a requested span
-DOCUMENT_MAX_CHARS = 20_000  # a whole document longer than this comes in windows
 RELEASES_MAX = 100
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 INSTRUCTIONS = """\
 Qiao searches government press releases that are published in English and in Chinese. Use \
-search_releases to find passages answering a question, get_document to read more around a \
-passage, and list_releases to see which releases exist. Cite what you use with the doc_id and \
+search_releases to find passages answering a question, answer_question for a short answer \
+quoting the releases, get_document to read more around a passage, and list_releases to see \
+which releases exist. Cite what you use with the doc_id and \
 the start/end offsets the tools return: they are exact positions in the document's text."""
 
 
@@ -63,7 +61,11 @@ class ToolHost(Protocol):
     """Where the tools get their Retriever and how they run blocking library calls."""
 
     def retriever(self) -> Retriever:
-        """The Retriever, or raise QiaoError/ApiError saying why there is none yet."""
+        """The Retriever, or raise QiaoError saying why there is none yet."""
+        ...
+
+    def language_model(self) -> LanguageModel | None:
+        """The LLM that writes answers, or None for extractive answers."""
         ...
 
     def run(self, work: Callable[[], T]) -> Awaitable[T]:
@@ -74,27 +76,18 @@ class ToolHost(Protocol):
 class LocalHost:
     """A ToolHost over an opened Retriever (the stdio server)."""
 
-    def __init__(self, retriever: Retriever) -> None:
+    def __init__(self, retriever: Retriever, llm: LanguageModel | None = None) -> None:
         self._retriever = retriever
+        self._llm = llm
 
     def retriever(self) -> Retriever:
         return self._retriever
 
+    def language_model(self) -> LanguageModel | None:
+        return self._llm
+
     def run(self, work: Callable[[], T]) -> Awaitable[T]:
         return anyio.to_thread.run_sync(work)
-
-
-class StateHost:
-    """A ToolHost over the HTTP app's state: the background-loaded Retriever, its thread pool."""
-
-    def __init__(self, state: ServiceState) -> None:
-        self._state = state
-
-    def retriever(self) -> Retriever:
-        return self._state.ready_retriever()
-
-    def run(self, work: Callable[[], T]) -> Awaitable[T]:
-        return self._state.read(work)
 
 
 # -- structured results ------------------------------------------------------------------------
@@ -110,7 +103,7 @@ class SearchOutput(BaseModel):
     )
 
 
-class DocumentWindow(BaseModel):
+class WindowOutput(BaseModel):
     doc_id: str
     release_id: str
     lang: Lang
@@ -122,6 +115,13 @@ class DocumentWindow(BaseModel):
     end: int = Field(description="Where `text` ends in the document.")
     text: str = Field(description="document.text[start:end]")
     complete: bool = Field(description="True when `text` is the whole document.")
+
+    @classmethod
+    def of(cls, window: DocumentWindow) -> WindowOutput:
+        doc = window.document
+        return cls(doc_id=doc.doc_id, release_id=doc.release_id, lang=doc.lang, title=doc.title,
+                   date=doc.date, url=doc.url, length=len(doc.text), start=window.start,
+                   end=window.end, text=window.text, complete=window.complete)
 
 
 class ReleaseVersion(BaseModel):
@@ -137,13 +137,21 @@ class ReleaseItem(BaseModel):
     date: str | None
     versions: list[ReleaseVersion]
 
+    @classmethod
+    def of(cls, release: Release) -> ReleaseItem:
+        return cls(
+            release_id=release.release_id, date=release.date,
+            versions=[ReleaseVersion(doc_id=d.doc_id, lang=d.lang, title=d.title, url=d.url,
+                                     length=len(d.text)) for d in release.documents],
+        )
+
 
 class ReleaseList(BaseModel):
     total: int = Field(description="Releases matching; at most 100 are listed.")
     releases: list[ReleaseItem]
 
 
-# -- tool logic (plain functions of a Retriever) -----------------------------------------------
+# -- tool logic (plain functions of a view) -----------------------------------------------------
 
 
 def _lang_arg(lang: str | None) -> Lang | None:
@@ -166,11 +174,11 @@ def _date_arg(name: str, value: str | None) -> dt.date | None:
     raise ToolError(f"{name} must be a date written YYYY-MM-DD, like 2023-09-05; got {value!r}")
 
 
-def search_output(retriever: Retriever, query: str, k: int, lang: Lang | None) -> SearchOutput:
-    hits = retriever.search(query, k, lang)
+def search_output(view: IndexView, query: str, k: int, lang: Lang | None) -> SearchOutput:
+    found = view.search(query, k, lang)
     return SearchOutput(
-        query=query, query_lang=detect_lang(query),
-        results=[SearchResult.of(rank, hit) for rank, hit in enumerate(hits, start=1)],
+        query=query, query_lang=found.query_lang,
+        results=[SearchResult.of(rank, hit) for rank, hit in enumerate(found, start=1)],
     )
 
 
@@ -197,42 +205,33 @@ def search_text(output: SearchOutput) -> str:
     return "\n\n".join(blocks)
 
 
-def document_window(
-    retriever: Retriever, doc_id: str, start: int | None, end: int | None
-) -> DocumentWindow:
-    """The document, or a window of WINDOW_CONTEXT_CHARS around [start, end) (document offsets).
+def answer_text(answer: Answer) -> str:
+    """The answer, then each citation's exact place, as text a model can quote."""
+    composed = answer.composed
+    if not composed.text:
+        return f"No passage answers {answer.question!r}."
+    lines = [composed.text, ""]
+    lines += [f"[{c.n}] {c.title} — doc_id={c.doc_id} start={c.start} end={c.end}: "
+              f"{display_text(c.text)}" for c in composed.citations]
+    if answer.failure is not None:
+        lines.append(f"(The LLM failed, so this answer quotes the passages: {answer.failure})")
+    return "\n".join(lines)
 
-    A window never passes DOCUMENT_MAX_CHARS: a longer document (or span) gives its beginning,
-    with `complete` false, and the caller reads on by asking for a span further in.
-    """
-    doc = retriever.document(doc_id)
-    if doc is None:
+
+def document_window(view: IndexView, doc_id: str, start: int | None,
+                    end: int | None) -> WindowOutput:
+    """The document, or a window around [start, end) (see `IndexView.window`)."""
+    try:
+        window = view.window(doc_id, start, end)
+    except QiaoError as exc:
+        raise ToolError(str(exc)) from None
+    if window is None:
         raise ToolError(f"no document {doc_id!r}: take doc_id from search_releases or "
                         "list_releases")
-    length = len(doc.text)
-    if start is None and end is None:
-        lo, hi = 0, min(length, DOCUMENT_MAX_CHARS)
-    else:
-        first = start if start is not None else end
-        last = end if end is not None else start
-        assert first is not None and last is not None
-        if not 0 <= first <= last <= length:
-            raise ToolError(f"start/end must satisfy 0 <= start <= end <= {length} (the length "
-                            f"of {doc_id}); got start={start}, end={end}")
-        lo = max(0, first - WINDOW_CONTEXT_CHARS)
-        hi = min(length, last + WINDOW_CONTEXT_CHARS, lo + DOCUMENT_MAX_CHARS)
-    return _window(doc, lo, hi)
+    return WindowOutput.of(window)
 
 
-def _window(doc: Document, lo: int, hi: int) -> DocumentWindow:
-    return DocumentWindow(
-        doc_id=doc.doc_id, release_id=doc.release_id, lang=doc.lang, title=doc.title,
-        date=doc.date, url=doc.url, length=len(doc.text), start=lo, end=hi,
-        text=doc.text[lo:hi], complete=lo == 0 and hi == len(doc.text),
-    )
-
-
-def window_text(window: DocumentWindow) -> str:
+def window_text(window: WindowOutput) -> str:
     where = ("the whole document" if window.complete
              else f"characters {window.start}–{window.end} of {window.length}")
     return (f"{window.title} ({window.doc_id}, {window.lang}, {window.date or 'no date'}): "
@@ -240,42 +239,12 @@ def window_text(window: DocumentWindow) -> str:
 
 
 def release_list(
-    retriever: Retriever, date_from: dt.date | None, date_to: dt.date | None, query: str | None
+    view: IndexView, date_from: dt.date | None, date_to: dt.date | None, query: str | None
 ) -> ReleaseList:
     """Releases with their language versions, newest first; with `query`, most relevant first."""
-    documents = retriever.documents()
-    by_release: dict[str, list[Document]] = {}
-    for doc in documents:
-        by_release.setdefault(doc.release_id, []).append(doc)
-
-    def in_range(date: str | None) -> bool:
-        if date_from is None and date_to is None:
-            return True
-        if date is None or not _ISO_DATE.fullmatch(date):
-            return False
-        day = dt.date.fromisoformat(date)
-        return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
-
-    def release_date(release_id: str) -> str | None:
-        return next((d.date for d in by_release[release_id] if d.date), None)
-
-    if query:
-        hits = retriever.search(query, MAX_K, None,
-                                filters=Filters(date_from=date_from, date_to=date_to))
-        order = list(dict.fromkeys(hit.release_id for hit in hits))
-    else:
-        order = sorted(by_release, key=lambda r: (release_date(r) or "", r), reverse=True)
-    order = [r for r in order if r in by_release and in_range(release_date(r))]
-    items = [
-        ReleaseItem(
-            release_id=release_id, date=release_date(release_id),
-            versions=[ReleaseVersion(doc_id=d.doc_id, lang=d.lang, title=d.title, url=d.url,
-                                     length=len(d.text))
-                      for d in sorted(by_release[release_id], key=lambda d: d.lang)],
-        )
-        for release_id in order[:RELEASES_MAX]
-    ]
-    return ReleaseList(total=len(order), releases=items)
+    releases = view.releases(date_from, date_to, query)
+    return ReleaseList(total=len(releases),
+                       releases=[ReleaseItem.of(r) for r in releases[:RELEASES_MAX]])
 
 
 def releases_text(listing: ReleaseList) -> str:
@@ -297,13 +266,13 @@ def _result(text: str, structured: BaseModel) -> CallToolResult:
                           structured_content=structured.model_dump(mode="json"))
 
 
-async def _call(host: ToolHost, work: Callable[[Retriever], T]) -> T:
-    """Run `work` with the Retriever in a worker thread; library and service errors become one-
-    line tool errors."""
+async def _call(host: ToolHost, work: Callable[[IndexView], T]) -> T:
+    """Run `work` on a view of the index in a worker thread; library errors become one-line
+    tool errors."""
     try:
-        retriever = host.retriever()
-        return await host.run(lambda: work(retriever))
-    except (QiaoError, ApiError) as exc:
+        view = host.retriever().view()
+        return await host.run(lambda: work(view))
+    except QiaoError as exc:
         raise ToolError(str(exc)) from None
 
 
@@ -319,7 +288,7 @@ _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempo
 
 
 def create_mcp_server(host: ToolHost) -> MCPServer[Any]:
-    """The MCP server with the three read-only tools over `host`."""
+    """The MCP server with the four read-only tools over `host`."""
     server: MCPServer[Any] = MCPServer("qiao", title="Qiao (桥) bilingual release search",
                                        instructions=INSTRUCTIONS, version=_qiao_version(),
                                        log_level="WARNING")
@@ -350,6 +319,30 @@ def create_mcp_server(host: ToolHost) -> MCPServer[Any]:
         output = await _call(host, lambda r: search_output(r, query, k, wanted))
         return _result(search_text(output), output)
 
+    async def answer_question_tool(
+        question: Annotated[str, Field(description="The question, in English or Chinese.")],
+        lang: Annotated[str | None, Field(
+            description="'en' or 'zh': the language of the answer; null answers in the "
+            "question's language.")] = None,
+        k: Annotated[int, Field(description=f"Passages to answer from (1–{SEARCH_K_MAX}).",
+                                json_schema_extra={"minimum": 1, "maximum": SEARCH_K_MAX})] = 5,
+    ) -> Annotated[CallToolResult, AnswerResponse]:
+        """Answer a question from the press releases, quoting them with [n] citations.
+
+        Each citation gives the doc_id and exact start/end offsets of the quoted text. Without
+        an LLM configured the answer quotes the sentences that answer the question best.
+        """
+        if not question.strip():
+            raise ToolError("question is empty: pass a question")
+        if not 1 <= k <= SEARCH_K_MAX:
+            raise ToolError(f"k must be between 1 and {SEARCH_K_MAX}, got {k}")
+        wanted = _lang_arg(lang)
+        llm = host.language_model()
+        answer = await _call(host, lambda v: answer_question(v, question, lang=wanted, k=k,
+                                                             llm=llm))
+        output = AnswerResponse.of(question, answer.composed, answer.mode, answer.model)
+        return _result(answer_text(answer), output)
+
     async def get_document(
         doc_id: Annotated[str, Field(description="A doc_id from search_releases or "
                                      "list_releases, e.g. 'qingpu-briefing-2023-09-05.en'.")],
@@ -357,7 +350,7 @@ def create_mcp_server(host: ToolHost) -> MCPServer[Any]:
                                            "interest starts (from search_releases).")] = None,
         end: Annotated[int | None, Field(description="Document offset where the span of "
                                          "interest ends.")] = None,
-    ) -> Annotated[CallToolResult, DocumentWindow]:
+    ) -> Annotated[CallToolResult, WindowOutput]:
         """Read a document: the whole text, or a window around the span [start, end).
 
         Use it to read more context around a passage found by search_releases. Without
@@ -389,61 +382,17 @@ def create_mcp_server(host: ToolHost) -> MCPServer[Any]:
         listing = await _call(host, lambda r: release_list(r, first, last, topic))
         return _result(releases_text(listing), listing)
 
-    for tool, title in ((search_releases, "Search releases"), (get_document, "Read a document"),
-                        (list_releases, "List releases")):
-        server.add_tool(tool, title=title, annotations=_READ_ONLY)
+    server.add_tool(search_releases, title="Search releases", annotations=_READ_ONLY)
+    server.add_tool(answer_question_tool, name="answer_question", title="Answer a question",
+                    annotations=_READ_ONLY)
+    server.add_tool(get_document, title="Read a document", annotations=_READ_ONLY)
+    server.add_tool(list_releases, title="List releases", annotations=_READ_ONLY)
     return server
 
 
 # -- transports --------------------------------------------------------------------------------
 
 
-def serve_stdio(retriever: Retriever) -> None:
+def serve_stdio(retriever: Retriever, llm: LanguageModel | None = None) -> None:
     """Serve the tools over stdin/stdout until the client closes the connection."""
-    create_mcp_server(LocalHost(retriever)).run("stdio")
-
-
-class _ReadAccess:
-    """The API's read rule in front of an ASGI app: a token when reads require one."""
-
-    def __init__(self, app: ASGIApp, settings: ServiceSettings) -> None:
-        self.app = app
-        self.settings = settings
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            require_reader(Request(scope), self.settings)
-        except ApiError as exc:
-            await error_response(exc.status, exc.code, exc.message, exc.headers)(
-                scope, receive, send
-            )
-            return
-        await self.app(scope, receive, send)
-
-
-def mount_mcp(app: FastAPI, settings: ServiceSettings, state: ServiceState) -> (
-    StreamableHTTPSessionManager
-):
-    """Serve the MCP server at exactly `/mcp` (streamable HTTP) on `app`.
-
-    Returns the session manager, whose `run()` the app's lifespan must enter.
-    """
-    server = create_mcp_server(StateHost(state))
-    if settings.loopback_only:
-        # Only local pages may call a loopback server: refuse other Host/Origin headers, which
-        # is how a web page would reach it through DNS rebinding.
-        security = TransportSecuritySettings(
-            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
-            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-        )
-    else:
-        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    # Builds the session manager; the Starlette app it returns is not used (we route ourselves).
-    server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security,
-                               host=settings.host)
-    manager = server.session_manager
-    app.router.routes.append(
-        Route(MCP_PATH, endpoint=_ReadAccess(manager.handle_request, settings),
-              methods=["GET", "POST", "DELETE"], include_in_schema=False)
-    )
-    return manager
+    create_mcp_server(LocalHost(retriever, llm)).run("stdio")

@@ -1,0 +1,108 @@
+"""Answering a question: the use case every front end shares (HTTP, MCP, `qiao answer`).
+
+Two steps, so a server can run the search in its search pool and the LLM call elsewhere:
+`draft_answer` searches and numbers the sources in the answer language, and composes the
+extractive answer and the LLM prompt; `finish_answer` asks the LLM (when there is one and there
+is something to ground it in) and falls back to the extractive answer when the LLM fails, keeping
+the failure so the front end can say so. `answer_question` is both in one call.
+
+The LLM is anything with `name` and `complete(messages) -> text` (`LanguageModel`); it raises
+`LlmError` (one line) when it cannot answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from index.compose import (
+    ComposedAnswer,
+    Source,
+    extractive_answer,
+    generated_answer,
+    prompt_messages,
+    sources_for,
+)
+from index.errors import LlmError
+from index.ingest.langdetect import detect_lang
+from index.records import Lang
+from index.view import IndexView
+
+AnswerMode = Literal["extractive", "generated"]
+Message = dict[str, str]
+
+
+class LanguageModel(Protocol):
+    """A chat model that answers from the numbered passages of the prompt."""
+
+    @property
+    def name(self) -> str: ...
+
+    def complete(self, messages: Sequence[Message]) -> str:
+        """The assistant's reply to `messages`; raises LlmError when there is none."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDraft:
+    """What an answer is made from: the numbered sources in `lang`, the extractive answer, and
+    the messages an LLM would get."""
+
+    question: str
+    lang: Lang
+    sources: tuple[Source, ...]
+    extractive: ComposedAnswer
+    messages: tuple[Message, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer given: `mode` says how it was made. `failure` is set when an LLM was asked and
+    failed: the answer is then the extractive one."""
+
+    question: str
+    mode: AnswerMode
+    composed: ComposedAnswer
+    model: str | None = None
+    failure: LlmError | None = None
+
+
+def find_sources(view: IndexView, question: str, k: int, lang: Lang) -> list[Source]:
+    """The top-k passages for `question` in `lang`, numbered from 1, each with its own title and
+    url. A question in the other language finds them through the cross-lingual pivot; a hit
+    still in the other language stands in by its aligned counterpart."""
+    return sources_for(view.search(question, k, lang), lang)
+
+
+def draft_answer(view: IndexView, question: str, *, lang: Lang | None = None,
+                 k: int = 5) -> AnswerDraft:
+    """Search and compose: see `AnswerDraft`. `lang` None answers in the question's language."""
+    answer_lang: Lang = lang or detect_lang(question)
+    sources = tuple(find_sources(view, question, k, answer_lang))
+    return AnswerDraft(
+        question, answer_lang, sources, extractive_answer(sources, answer_lang),
+        tuple(prompt_messages(question, sources, answer_lang)),
+    )
+
+
+def finish_answer(draft: AnswerDraft, llm: LanguageModel | None) -> Answer:
+    """The generated answer when `llm` is given and there are sources; else, or when the LLM
+    fails (`failure` set), the extractive one."""
+    if llm is None or not draft.sources:  # nothing to ground a generated answer in
+        return Answer(draft.question, "extractive", draft.extractive)
+    try:
+        text = llm.complete(draft.messages)
+    except LlmError as exc:
+        return Answer(draft.question, "extractive", draft.extractive, failure=exc)
+    return Answer(
+        draft.question, "generated", generated_answer(text, draft.sources, draft.lang), llm.name
+    )
+
+
+def answer_question(
+    view: IndexView, question: str, *, lang: Lang | None = None, k: int = 5,
+    llm: LanguageModel | None = None,
+) -> Answer:
+    """`finish_answer(draft_answer(...), llm)`."""
+    return finish_answer(draft_answer(view, question, lang=lang, k=k), llm)

@@ -1,0 +1,134 @@
+"""Per-format reading: a file's bytes → its canonical text and the metadata it carries.
+
+Each reader returns `Extracted`: the text every offset will refer to, metadata the file states
+(`given`: Markdown front matter, which wins over a sidecar) or that extraction found (`guessed`:
+an HTML <title>, which a sidecar overrides), and a language hint. JSONL holds many documents and
+is read as records (see `read.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import trafilatura
+import yaml
+from trafilatura.settings import Document as TrafilaturaDocument
+
+from index.ingest.decode import decode_text
+from index.ingest.metadata import (
+    FRONT_MATTER_KEYS,
+    ISO_DATE,
+    MAX_TITLE_CHARS,
+    is_web_url,
+    string_fields,
+)
+from index.ingest.problems import Rejected
+from index.records import LANGS, Lang
+
+Kind = Literal["text", "markdown", "html", "jsonl"]
+SUPPORTED_SUFFIXES: dict[str, Kind] = {
+    ".txt": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".jsonl": "jsonl",
+}
+
+_FRONT_MATTER = re.compile(r"---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S | re.M)
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """A file's canonical text and what it says about itself."""
+
+    text: str
+    given: dict[str, str] = field(default_factory=dict)
+    guessed: dict[str, str] = field(default_factory=dict)
+    lang_hint: Lang | None = None
+
+
+def extract_text(data: bytes) -> Extracted:
+    """Plain text: the decoded file, exactly."""
+    return Extracted(decode_text(data))
+
+
+def extract_markdown(data: bytes) -> Extracted:
+    """Markdown: the body after the optional YAML front matter, as given; the front matter's
+    fields as given metadata."""
+    body, given = split_front_matter(decode_text(data))
+    if not body or body.isspace():
+        raise Rejected("no text after the front matter: add the document's text")
+    return Extracted(body, given=given)
+
+
+def extract_html_file(data: bytes) -> Extracted:
+    return extract_html(decode_text(data))
+
+
+# The reader of each single-document kind.
+EXTRACTORS: dict[Kind, Callable[[bytes], Extracted]] = {
+    "text": extract_text,
+    "markdown": extract_markdown,
+    "html": extract_html_file,
+}
+
+
+def split_front_matter(text: str) -> tuple[str, dict[str, str]]:
+    """Markdown → (body exactly as in the file after the front matter, front-matter fields)."""
+    match = _FRONT_MATTER.match(text)
+    if match is None:
+        return text, {}
+    try:
+        raw = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else None  # +1 for the '---' line, +1 for 1-based
+        detail = getattr(err, "problem", None) or type(err).__name__
+        raise Rejected(
+            f"bad YAML front matter ({detail}): fix the lines between '---'", line
+        ) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise Rejected("front matter must be 'key: value' lines between '---' lines: fix it")
+    fields = string_fields(raw, FRONT_MATTER_KEYS, strict=False)
+    return text[match.end() :], fields
+
+
+def lang_of_tag(value: object) -> Lang | None:
+    primary = str(value or "").split("-")[0].split("_")[0].strip().lower()
+    return next((lang for lang in LANGS if lang == primary), None)
+
+
+def extract_html(source: str) -> Extracted:
+    """HTML → its main text, the metadata trafilatura found, and the language of <html lang>."""
+    tree = trafilatura.utils.load_html(source)
+    if tree is None:
+        raise Rejected("could not parse the HTML: check that the file is a web page")
+    lang = lang_of_tag(tree.getroottree().getroot().get("lang"))
+    result = trafilatura.bare_extraction(
+        tree,
+        with_metadata=True,
+        include_comments=False,
+        # Only dates written in the markup: the "extensive" search guesses from any number.
+        date_extraction_params={"extensive_search": False, "original_date": True},
+    )
+    if not isinstance(result, TrafilaturaDocument) or not result.text or result.text.isspace():
+        raise Rejected("no main text found in the HTML: save the article text as .txt or .md")
+    text: str = result.text
+    # What trafilatura found is a guess: keep the values that are valid, drop the rest.
+    guessed: dict[str, str] = {}
+    title = str(result.title or "").strip()
+    if title:
+        guessed["title"] = title[:MAX_TITLE_CHARS]
+    date = str(result.date or "")
+    if ISO_DATE.fullmatch(date):
+        guessed["date"] = date
+    url = str(result.url or "")
+    if is_web_url(url):
+        guessed["url"] = url
+    return Extracted(text, guessed=guessed, lang_hint=lang)

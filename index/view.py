@@ -1,0 +1,232 @@
+"""`IndexView`: everything a reader asks of the index, answered from one committed snapshot.
+
+A view never changes: a commit that lands while a view is in use does not move it, so a
+document, its passages and a search made through one view always agree. Front ends take a view
+per request (`Retriever.view()`) and ask it everything that request needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.embed import Matrix
+from index.errors import EmptyInput, QiaoError
+from index.records import LANGS, Counterpart, Document, Lang, Passage, SearchResults
+from index.search.hits import counterpart_of, hits_for
+from index.search.queries import QueryEncoder
+from index.search.rank import MODES, Filters, Mode, SearchParams, search_rows
+from index.store.snapshot import Snapshot
+
+MAX_K = 100
+# A document window shows this much text around the span asked for, and never more than
+# WINDOW_MAX_CHARS in all (a longer document is read in several windows).
+WINDOW_CONTEXT_CHARS = 1500
+WINDOW_MAX_CHARS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A release with its language versions (by language), and its date (the first version's
+    that has one)."""
+
+    release_id: str
+    date: str | None
+    documents: tuple[Document, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentWindow:
+    """`document.text[start:end]` as `text`; `complete` when that is the whole document."""
+
+    document: Document
+    start: int
+    end: int
+    text: str
+
+    @property
+    def complete(self) -> bool:
+        return self.start == 0 and self.end == len(self.document.text)
+
+
+class IndexView:
+    """Reads of one snapshot: search, documents, passages, releases, windows. Thread-safe."""
+
+    def __init__(
+        self, snapshot: Snapshot, queries: QueryEncoder, params: SearchParams,
+        generation: str | None,
+    ) -> None:
+        self._snapshot = snapshot
+        self._queries = queries
+        self._params = params
+        self.generation = generation
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        lang: str | None = None,
+        mode: Mode = "hybrid",
+        filters: Filters | None = None,
+        counterpart: bool = True,
+    ) -> SearchResults:
+        """Passages answering `query`, best first. See `search_batch`."""
+        return self.search_batch([query], k, lang, mode, filters, counterpart)[0]
+
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        lang: str | None = None,
+        mode: Mode = "hybrid",
+        filters: Filters | None = None,
+        counterpart: bool = True,
+    ) -> list[SearchResults]:
+        """Search a batch of queries. `lang` restricts results to that language ("en"/"zh");
+        None returns either. Offsets of hits, answers and counterparts index their documents.
+        """
+        if not 1 <= k <= MAX_K:
+            raise QiaoError(f"k must be between 1 and {MAX_K}, got {k}")
+        if lang is not None and lang not in LANGS:
+            raise QiaoError(f"lang must be one of {', '.join(LANGS)} or empty, got {lang!r}")
+        if mode not in MODES:
+            raise QiaoError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not queries or any(not q.strip() for q in queries):
+            raise EmptyInput("the query is empty: type some words to search for")
+        query_langs = self._queries.langs(queries)
+        snapshot = self._snapshot
+        if snapshot.n_rows == 0:
+            return [SearchResults((), q) for q in query_langs]
+        terms = self._queries.terms(queries)
+        vectors: Matrix
+        if mode == "lexical":
+            vectors = np.zeros((len(queries), snapshot.dim), np.float32)
+        else:
+            vectors = self._queries.vectors(queries)
+        ranked = search_rows(
+            snapshot, vectors, terms, query_langs, k, lang, mode, filters or Filters(),
+            self._params,
+        )
+        return [
+            SearchResults(
+                tuple(hits_for(snapshot, r, vectors[i], terms[i], counterpart)), query_langs[i]
+            )
+            for i, r in enumerate(ranked)
+        ]
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def document(self, doc_id: str) -> Document | None:
+        seg = self._snapshot.segments.get(doc_id)
+        return seg.document if seg else None
+
+    def passages(self, doc_id: str) -> list[Passage]:
+        """The passages of `doc_id` (their spans index its text); [] for an unknown id."""
+        seg = self._snapshot.segments.get(doc_id)
+        return seg.passages() if seg else []
+
+    def counterparts(self, doc_id: str) -> list[Counterpart | None]:
+        """The aligned span of the other language version for each passage of `doc_id`."""
+        snapshot = self._snapshot
+        if doc_id not in snapshot.segments:
+            return []
+        first = snapshot.row_offset[doc_id]
+        count = len(snapshot.segments[doc_id].spans)
+        return [counterpart_of(snapshot, row) for row in range(first, first + count)]
+
+    def documents(self, lang: Lang | None = None, release_id: str | None = None) -> list[Document]:
+        """Documents in ingest order, optionally only one language or one release."""
+        snap = self._snapshot
+        return [
+            doc for doc in (snap.segments[d].document for d in snap.doc_order)
+            if lang in (None, doc.lang) and release_id in (None, doc.release_id)
+        ]
+
+    def window(
+        self, doc_id: str, start: int | None = None, end: int | None = None
+    ) -> DocumentWindow | None:
+        """The document (None if unknown), or a window of WINDOW_CONTEXT_CHARS around
+        [start, end) (document offsets). A window never passes WINDOW_MAX_CHARS: a longer
+        document or span gives its beginning, and the caller reads on with a later span.
+        Raises QiaoError when the span is not inside the text.
+        """
+        doc = self.document(doc_id)
+        if doc is None:
+            return None
+        length = len(doc.text)
+        if start is None and end is None:
+            lo, hi = 0, min(length, WINDOW_MAX_CHARS)
+        else:
+            first = start if start is not None else end
+            last = end if end is not None else start
+            assert first is not None and last is not None
+            if not 0 <= first <= last <= length:
+                raise QiaoError(
+                    f"start/end must satisfy 0 <= start <= end <= {length} (the length of "
+                    f"{doc_id}); got start={start}, end={end}"
+                )
+            lo = max(0, first - WINDOW_CONTEXT_CHARS)
+            hi = min(length, last + WINDOW_CONTEXT_CHARS, lo + WINDOW_MAX_CHARS)
+        return DocumentWindow(doc, lo, hi, doc.text[lo:hi])
+
+    # -- releases ----------------------------------------------------------------------------
+
+    def release(self, release_id: str) -> Release | None:
+        found = self._releases().get(release_id)
+        return found
+
+    def releases(
+        self,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        query: str | None = None,
+    ) -> list[Release]:
+        """Releases dated within [date_from, date_to] (both optional; undated ones only when
+        neither is given), newest first; with `query`, the releases whose passages match it
+        best come first (releases without a matching passage are left out)."""
+        by_id = self._releases()
+        if query:
+            hits = self.search(query, MAX_K, filters=Filters(date_from=date_from, date_to=date_to))
+            order = list(dict.fromkeys(hit.release_id for hit in hits))
+        else:
+            order = sorted(by_id, key=lambda r: (by_id[r].date or "", r), reverse=True)
+        return [by_id[r] for r in order if r in by_id and _dated_within(by_id[r], date_from,
+                                                                          date_to)]
+
+    def _releases(self) -> dict[str, Release]:
+        grouped: dict[str, list[Document]] = {}
+        for doc in self.documents():
+            grouped.setdefault(doc.release_id, []).append(doc)
+        return {
+            release_id: Release(
+                release_id,
+                next((d.date for d in docs if d.date), None),
+                tuple(sorted(docs, key=lambda d: (d.lang, d.doc_id))),
+            )
+            for release_id, docs in grouped.items()
+        }
+
+    def stats(self) -> dict[str, int]:
+        snap = self._snapshot
+        return {
+            "documents": len(snap.segments),
+            "passages": snap.n_rows,
+            "releases": len({s.document.release_id for s in snap.segments.values()}),
+        }
+
+
+def _dated_within(release: Release, date_from: dt.date | None, date_to: dt.date | None) -> bool:
+    if date_from is None and date_to is None:
+        return True
+    if release.date is None:
+        return False
+    try:
+        day = dt.date.fromisoformat(release.date)
+    except ValueError:
+        return False
+    return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
