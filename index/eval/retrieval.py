@@ -21,7 +21,8 @@ from index.embed import Embedder
 from index.eval.baseline import recursive_chunks
 from index.eval.xquad import Question, load_xquad
 from index.indexes.analyze import Analyzer
-from index.indexes.dense import FaissIndex
+from index.indexes.backends import new_dense_index
+from index.indexes.dense import DenseIndex
 from index.ingest.chunk import embedding_text
 from index.ingest.langdetect import detect_lang
 from index.ingest.prepare import prepare_segments
@@ -282,7 +283,7 @@ class _RagBaseline:
     doc_ids: list[str]
     langs: np.ndarray
     spans: np.ndarray
-    index: FaissIndex
+    index: DenseIndex
 
     @classmethod
     def build(cls, documents: Sequence[object], embedder: Embedder) -> _RagBaseline:
@@ -296,7 +297,8 @@ class _RagBaseline:
                 langs.append(doc.lang)  # type: ignore[attr-defined]
                 spans.append((s, e))
                 texts.append(doc.text[s:e])  # type: ignore[attr-defined]
-        index = FaissIndex.from_vectors(embedder.embed_passages(_truncated(texts, embedder)))
+        index = new_dense_index(embedder.dim, "Flat")
+        index.add(embedder.embed_passages(_truncated(texts, embedder)))
         return cls(doc_ids, np.array(langs), np.array(spans, dtype=np.int64), index)
 
     def evaluate(

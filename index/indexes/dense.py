@@ -22,6 +22,9 @@ class DenseIndex(Protocol):
     @property
     def size(self) -> int: ...
 
+    @property
+    def dim(self) -> int: ...
+
     def add(self, vectors: Matrix) -> None:
         """Append vectors; their rows continue from `size`."""
         ...
@@ -31,6 +34,11 @@ class DenseIndex(Protocol):
         ...
 
     def save(self, path: Path) -> None: ...
+
+    def stored_vectors(self) -> Matrix | None:
+        """The vectors exactly as added, in row order, when the index keeps them (exact
+        indexes); None for approximate ones."""
+        ...
 
 
 class FaissIndex:
@@ -93,3 +101,9 @@ class FaissIndex:
 
     def save(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
+
+    def stored_vectors(self) -> Matrix | None:
+        if not isinstance(self._index, faiss.IndexFlat) or not self.size:
+            return None
+        vectors: Matrix = self._index.reconstruct_n(0, self.size)
+        return vectors

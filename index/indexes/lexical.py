@@ -49,6 +49,15 @@ class LexicalIndex(Protocol):
         """Rows in the passages table the index was built over, tombstoned ones included."""
         ...
 
+    @property
+    def n_live(self) -> int:
+        """Rows that can be returned (not tombstoned)."""
+        ...
+
+    def live_rows(self) -> RowMatrix:
+        """The rows that can be returned, ascending."""
+        ...
+
     def search(
         self, query_terms: Sequence[Sequence[str]], k: int, allowed: BoolArray | None = None
     ) -> tuple[RowMatrix, ScoreMatrix]:
@@ -120,6 +129,9 @@ class Bm25Index:
     def n_live(self) -> int:
         """Rows that can be returned (not tombstoned)."""
         return len(self._rows)
+
+    def live_rows(self) -> RowMatrix:
+        return np.asarray(self._rows, dtype=np.int64)
 
     @property
     def vocabulary_size(self) -> int:

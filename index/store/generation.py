@@ -45,8 +45,13 @@ import numpy as np
 from index.codec import document_from_record, document_record
 from index.errors import DataDirError, IndexMismatch, QiaoError
 from index.files import fsync_path, sha256_of, write_atomic
-from index.indexes.dense import FaissIndex
-from index.indexes.lexical import Bm25Index
+from index.indexes.backends import (
+    DEFAULT_DENSE,
+    DEFAULT_LEXICAL,
+    DENSE_FILE,
+    open_dense_index,
+    open_lexical_index,
+)
 from index.records import PreparedDocument
 from index.store.current import (
     CURRENT,
@@ -244,7 +249,7 @@ def _write_generation(folder: Path, snapshot: Snapshot, info: BuildInfo) -> None
         np.concatenate([s.vectors for s in segs]) if segs else np.zeros((0, dim), np.float32),
     )
     _step("dense")
-    snapshot.dense.save(folder / "dense.faiss")
+    snapshot.dense.save(folder / DENSE_FILE[DEFAULT_DENSE])
     _step("terms")
     with (folder / "terms.jsonl").open("w", encoding="utf-8") as f:
         for seg in segs:
@@ -271,6 +276,7 @@ def _write_generation(folder: Path, snapshot: Snapshot, info: BuildInfo) -> None
         "format": FORMAT_VERSION,
         **asdict(info),
         "versions": _library_versions(),
+        "backends": {"dense": DEFAULT_DENSE, "lexical": DEFAULT_LEXICAL},
         "counts": {
             "documents": len(segs),
             "passages": snapshot.n_rows,
@@ -343,7 +349,9 @@ def load_snapshot(data_dir: Path, verify: bool = False) -> tuple[Snapshot, Build
         info = build_info_of(manifest)
         try:
             with _LOAD_LOCK:
-                snapshot = _read_generation(folder, info, generation_number(name))
+                snapshot = _read_generation(
+                    folder, info, generation_number(name), backends_of(manifest)
+                )
         except (OSError, ValueError, KeyError, IndexError, RuntimeError) as exc:
             # RuntimeError: FAISS's reader on a damaged file.
             raise DataDirError(
@@ -352,7 +360,16 @@ def load_snapshot(data_dir: Path, verify: bool = False) -> tuple[Snapshot, Build
     return snapshot, info
 
 
-def _read_generation(folder: Path, info: BuildInfo, generation: int) -> Snapshot:
+def backends_of(manifest: dict[str, Any]) -> dict[str, str]:
+    """The dense and lexical backends a manifest names (older manifests: the defaults)."""
+    named = manifest.get("backends") or {}
+    return {"dense": str(named.get("dense", DEFAULT_DENSE)),
+            "lexical": str(named.get("lexical", DEFAULT_LEXICAL))}
+
+
+def _read_generation(
+    folder: Path, info: BuildInfo, generation: int, backends: dict[str, str]
+) -> Snapshot:
     spans = np.load(folder / "passages.npy", allow_pickle=False)
     counterparts = np.load(folder / "counterparts.npy", allow_pickle=False)
     vectors = np.load(folder / "vectors.npy", allow_pickle=False)
@@ -383,8 +400,8 @@ def _read_generation(folder: Path, info: BuildInfo, generation: int) -> Snapshot
                 counterparts=counterparts[row : row + count],
                 counterpart_doc=counterpart_doc,
             )
-    dense = FaissIndex.load(folder / "dense.faiss", info.dense_factory)
-    lexical = Bm25Index.load(folder / "lexical")
+    dense = open_dense_index(folder, info.dense_factory, backends["dense"])
+    lexical = open_lexical_index(folder / "lexical", backends["lexical"])
     if dense.size != len(spans) or len(terms) != len(spans):
         raise ValueError("passage, vector and term counts disagree")
     return Snapshot(segments, info.dim, dense, lexical, generation)

@@ -17,8 +17,9 @@ import numpy.typing as npt
 
 from index.align import align_passages, counterpart_ranges, project_sentence_beads
 from index.embed import Matrix
-from index.indexes.dense import FaissIndex, Mask
-from index.indexes.lexical import Bm25Index
+from index.indexes.backends import build_lexical_index, new_dense_index
+from index.indexes.dense import DenseIndex, Mask
+from index.indexes.lexical import LexicalIndex
 from index.records import LANGS, PreparedDocument
 
 IntArray = npt.NDArray[np.int64]
@@ -80,8 +81,8 @@ class Snapshot:
 
     segments: dict[str, PreparedDocument]
     dim: int
-    dense: FaissIndex
-    lexical: Bm25Index
+    dense: DenseIndex
+    lexical: LexicalIndex
     generation: int = 0
     # Derived row tables (filled in __post_init__).
     doc_order: list[str] = field(init=False)
@@ -94,7 +95,7 @@ class Snapshot:
     sentence_spans: IntArray = field(init=False)
     sentence_vectors: Matrix = field(init=False)
     passage_sentences: IntArray = field(init=False)  # (rows, 2): first, end into sentences
-    sentence_dense: FaissIndex = field(init=False)  # exact index over sentence_vectors
+    sentence_dense: DenseIndex = field(init=False)  # exact index over sentence_vectors
     sentence_terms: list[frozenset[str]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -135,7 +136,8 @@ class Snapshot:
         end = np.searchsorted(sent_rows, np.arange(n_rows), side="right")
         self.passage_sentences = np.column_stack([first, end]).astype(np.int64)
         # Sentences are few per passage; an exact index over them is rebuilt, not stored.
-        self.sentence_dense = FaissIndex.from_vectors(self.sentence_vectors)
+        self.sentence_dense = new_dense_index(self.dim, "Flat")
+        self.sentence_dense.add(self.sentence_vectors)
 
     def sentence_mask(self, row_mask: Mask | None) -> Mask | None:
         """The sentences whose passages are allowed by `row_mask`."""
@@ -152,10 +154,9 @@ class Snapshot:
         vectors = (
             np.concatenate([s.vectors for s in segs]) if segs else np.zeros((0, dim), np.float32)
         )
-        dense = FaissIndex.create(dim, dense_factory)
+        dense = new_dense_index(dim, dense_factory)
         dense.add(vectors)
-        terms = [t for s in segs for t in s.terms]
-        lexical = Bm25Index.build(terms, np.ones(len(terms), dtype=bool))
+        lexical = build_lexical_index([t for s in segs for t in s.terms])
         return cls(segments, dim, dense, lexical, generation)
 
     @classmethod

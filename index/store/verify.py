@@ -16,15 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 
 from index.codec import document_from_record
 from index.errors import QiaoError
-from index.indexes.lexical import ROWS_FILE, Bm25Index
+from index.indexes.backends import DENSE_FILE, open_dense_index, open_lexical_index
 from index.records import LANGS, Document
-from index.store.generation import CURRENT, FORMAT_VERSION, MANIFEST, pinned_generation, sha256_of
+from index.store.generation import (
+    CURRENT,
+    FORMAT_VERSION,
+    MANIFEST,
+    backends_of,
+    pinned_generation,
+    sha256_of,
+)
 
 T = TypeVar("T")
 
@@ -98,8 +104,8 @@ def verify_generation(folder: Path) -> VerifyReport:
         if actual is not None and counts.get(key) != actual:
             checks.fail(MANIFEST, f"counts.{key} is {counts.get(key)!r} but there are {actual}")
     if n is not None:
-        _check_dense(checks, n, dim, vectors)
-        _check_lexical(checks, n)
+        _check_dense(checks, n, dim, vectors, manifest)
+        _check_lexical(checks, n, manifest)
     return VerifyReport(folder.name, len(docs), n or 0, checks.violations)
 
 
@@ -267,28 +273,36 @@ def _check_sentences(
         checks.fail(where, f"{doc.doc_id}: a sentence span lies outside its passage")
 
 
-def _check_dense(checks: _Checks, n: int, dim: int, vectors: npt.NDArray[Any] | None) -> None:
-    rel = "dense.faiss"
-    index = checks.attempt(rel, lambda: faiss.read_index(str(checks.folder / rel)))
+def _check_dense(
+    checks: _Checks, n: int, dim: int, vectors: npt.NDArray[Any] | None,
+    manifest: dict[str, Any],
+) -> None:
+    backend = backends_of(manifest)["dense"]
+    rel = DENSE_FILE.get(backend, "dense")
+    factory = str(manifest.get("dense_factory", "Flat"))
+    index = checks.attempt(rel, lambda: open_dense_index(checks.folder, factory, backend))
     if index is None:
         return
-    if index.ntotal != n or index.d != dim:
-        checks.fail(rel, f"{index.ntotal} vectors of dim {index.d}, expected {n} of dim {dim}")
-    elif vectors is not None and isinstance(index, faiss.IndexFlat) and n:
-        # Exact indexes store the vectors themselves: they must be the passage vectors, in order.
-        stored = index.reconstruct_n(0, n)
-        if not np.allclose(stored, vectors, atol=1e-6):
-            checks.fail(rel, "vectors differ from vectors.npy (rows out of step)")
+    if index.size != n or index.dim != dim:
+        checks.fail(rel, f"{index.size} vectors of dim {index.dim}, expected {n} of dim {dim}")
+        return
+    stored = index.stored_vectors()
+    # Exact indexes keep the vectors themselves: they must be the passage vectors, in order.
+    if vectors is not None and stored is not None and not np.allclose(stored, vectors,
+                                                                      atol=1e-6):
+        checks.fail(rel, "vectors differ from vectors.npy (rows out of step)")
 
 
-def _check_lexical(checks: _Checks, n: int) -> None:
+def _check_lexical(checks: _Checks, n: int, manifest: dict[str, Any]) -> None:
     rel = "lexical"
-    lexical = checks.attempt(rel, lambda: Bm25Index.load(checks.folder / rel, mmap=False))
+    backend = backends_of(manifest)["lexical"]
+    lexical = checks.attempt(
+        rel, lambda: open_lexical_index(checks.folder / rel, backend, mmap=False)
+    )
     if lexical is None:
         return
     if lexical.n_rows != n or lexical.n_live != n:
         checks.fail(rel, f"{lexical.n_rows} rows ({lexical.n_live} live), expected {n} passages")
         return
-    rows = np.load(checks.folder / rel / ROWS_FILE, allow_pickle=False)
-    if not np.array_equal(rows, np.arange(n)):
-        checks.fail(f"{rel}/{ROWS_FILE}", "BM25 rows are not exactly the passage rows")
+    if not np.array_equal(lexical.live_rows(), np.arange(n)):
+        checks.fail(rel, "BM25 rows are not exactly the passage rows")

@@ -194,3 +194,18 @@ def test_public_names_resolve() -> None:
 
     missing = [name for name in index.__all__ if getattr(index, name, None) is None]
     assert missing == []
+
+
+def test_the_stdio_mcp_server_does_not_load_the_web_stack() -> None:
+    # The MCP SDK brings starlette for its own HTTP transport; FastAPI and our app stay out.
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, service.mcp.tools, service.llm, service.settings; "
+        "print(sorted(m for m in ('fastapi', 'service.app', 'service.routes', 'service.state') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=REPO, check=True)
+    assert done.stdout.strip() == "[]"
