@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from index import Citation, ComposedAnswer, Lang, Source
-from service.schemas import AnswerOut, ErrorDetail
+from service.schemas import AnswerSentenceOut, ErrorDetail
 from service.settings import QUERY_MAX_CHARS
 
 # Passages put before an LLM: more make prompts long and answers slower, rarely better.
@@ -79,7 +79,7 @@ class PassageOut(BaseModel):
     end: int
     text: str
     score: float
-    answer: AnswerOut | None = Field(description="The passage's best answer sentence.")
+    answer: AnswerSentenceOut | None = Field(description="The passage's best answer sentence.")
     via_counterpart: bool = Field(
         description="The search found the other language version; this is its translation."
     )
@@ -88,7 +88,7 @@ class PassageOut(BaseModel):
     def of(cls, s: Source) -> PassageOut:
         return cls(n=s.n, doc_id=s.doc_id, release_id=s.release_id, lang=s.lang, title=s.title,
                    date=s.date, url=s.url, start=s.start, end=s.end, text=s.text, score=s.score,
-                   answer=AnswerOut.of(s.answer), via_counterpart=s.via_counterpart)
+                   answer=AnswerSentenceOut.of(s.answer), via_counterpart=s.via_counterpart)
 
 
 class AnswerResponse(BaseModel):

@@ -103,19 +103,21 @@ class SearchRequest(_Strict):
         return self
 
 
-class AnswerOut(BaseModel):
+class AnswerSentenceOut(BaseModel):
     start: int
     end: int
     text: str
 
     @classmethod
-    def of(cls, span: Span | None) -> AnswerOut | None:
+    def of(cls, span: Span | None) -> AnswerSentenceOut | None:
         return None if span is None else cls(start=span.start, end=span.end, text=span.text)
 
 
 class CounterpartOut(BaseModel):
     doc_id: str
     lang: Lang
+    title: str = Field(description="The title of the counterpart's own document.")
+    url: str | None
     start: int
     end: int
     text: str
@@ -125,8 +127,8 @@ class CounterpartOut(BaseModel):
     def of(cls, cp: Counterpart | None) -> CounterpartOut | None:
         if cp is None:
             return None
-        return cls(doc_id=cp.doc_id, lang=cp.lang, start=cp.start, end=cp.end, text=cp.text,
-                   score=cp.score)
+        return cls(doc_id=cp.doc_id, lang=cp.lang, title=cp.title, url=cp.url, start=cp.start,
+                   end=cp.end, text=cp.text, score=cp.score)
 
 
 class SearchResult(BaseModel):
@@ -142,7 +144,9 @@ class SearchResult(BaseModel):
     start: int
     end: int
     text: str = Field(description="The passage: document.text[start:end].")
-    answer: AnswerOut | None = Field(description="The sentence that best answers the query.")
+    answer: AnswerSentenceOut | None = Field(
+        description="The sentence that best answers the query."
+    )
     counterpart: CounterpartOut | None
 
     @classmethod
@@ -151,7 +155,7 @@ class SearchResult(BaseModel):
             rank=rank, score=hit.score, passage_id=hit.passage_id, doc_id=hit.doc_id,
             release_id=hit.release_id, lang=hit.lang, title=hit.title, date=hit.date,
             url=hit.url, start=hit.start, end=hit.end, text=hit.text,
-            answer=AnswerOut.of(hit.answer), counterpart=CounterpartOut.of(hit.counterpart),
+            answer=AnswerSentenceOut.of(hit.answer), counterpart=CounterpartOut.of(hit.counterpart),
         )
 
 

@@ -35,12 +35,17 @@ def test_every_view_url_serves_the_page_with_a_strict_content_policy(
     response = client.get(url)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert '<script src="/static/app.js"' in response.text
+    assert '<script type="module" src="/static/js/main.js"' in response.text
     policy = response.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "object-src 'none'" in policy
 
 
-@pytest.mark.parametrize(("name", "kind"), [("app.js", "javascript"), ("style.css", "text/css")])
+SCRIPTS = sorted(p.relative_to(STATIC_DIR).as_posix() for p in (STATIC_DIR / "js").glob("*.js"))
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [*((name, "javascript") for name in SCRIPTS), ("style.css", "text/css")]
+)
 def test_script_and_stylesheet_are_served(client: TestClient, name: str, kind: str) -> None:
     response = client.get(f"/static/{name}")
     assert response.status_code == 200
@@ -62,16 +67,26 @@ def test_page_is_not_part_of_the_api_description(client: TestClient) -> None:
     assert "/" not in client.get("/openapi.json").json()["paths"]
 
 
-def test_the_script_never_parses_strings_as_html() -> None:
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_the_scripts_never_parse_strings_as_html(name: str) -> None:
     # Document text reaches the page as data; only textContent/createElement may place it.
-    source = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
+    source = (STATIC_DIR / name).read_text(encoding="utf-8")
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(", source)
     assert not re.search(r"new Function|setTimeout\(\s*['\"`]", source)
 
 
+def test_the_page_is_split_into_small_modules_that_import_only_each_other() -> None:
+    assert len(SCRIPTS) >= 5
+    for name in SCRIPTS:
+        source = (STATIC_DIR / name).read_text(encoding="utf-8")
+        assert source.count("\n") <= 400, name
+        for target in re.findall(r'^import .* from "([^"]+)";$', source, re.M):
+            assert (STATIC_DIR / "js" / target).resolve().is_file(), (name, target)
+
+
 def test_static_files_need_no_network() -> None:
     # No CDN: every URL the page loads is on this server.
-    for path in STATIC_DIR.iterdir():
+    for path in [p for p in STATIC_DIR.rglob("*") if p.is_file()]:
         text = Path(path).read_text(encoding="utf-8")
         assert not re.search(r"(src|href)=[\"']?(https?:)?//", text), path.name
         assert "@import url(http" not in text, path.name
