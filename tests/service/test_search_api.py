@@ -29,7 +29,8 @@ def as_result(rank: int, hit: Hit) -> dict[str, Any]:
     fields = asdict(hit)
     if fields["counterpart"] is not None:
         fields["counterpart"] = {k: fields["counterpart"][k]
-                                 for k in ("doc_id", "lang", "start", "end", "text", "score")}
+                                 for k in ("doc_id", "lang", "title", "url", "start", "end",
+                                           "text", "score")}
     return {"rank": rank, **fields}
 
 
