@@ -84,12 +84,8 @@ if TYPE_CHECKING:
     from index.retriever import Retriever, UpsertReport
     from index.search.rank import Filters, Mode, SearchParams
     from index.store.backup import SnapshotReport, snapshot_data_dir
-    from index.store.current import check_data_dir, current_generation, has_index
-    from index.store.generation import (
-        WRITE_STEPS,
-        CommitFailed,
-        set_write_step_hook,
-    )
+    from index.store.commit import WRITE_STEPS, CommitFailed, set_write_step_hook
+    from index.store.datadir import check_data_dir, current_name, has_index
     from index.store.verify import VerifyReport, Violation, verify_data_dir
     from index.view import MAX_K, DocumentWindow, IndexView, Release
 
@@ -139,11 +135,11 @@ _HOMES: dict[str, str] = {
     "document_from_record": "index.codec",
     "Analyzer": "index.indexes.analyze",
     # the data directory
-    **dict.fromkeys(("check_data_dir", "current_generation", "has_index"), "index.store.current"),
+    **dict.fromkeys(("check_data_dir", "current_name", "has_index"), "index.store.datadir"),
     **dict.fromkeys(("SnapshotReport", "snapshot_data_dir"), "index.store.backup"),
     **dict.fromkeys(("VerifyReport", "Violation", "verify_data_dir"), "index.store.verify"),
     **dict.fromkeys(("WRITE_STEPS", "CommitFailed", "set_write_step_hook"),
-                    "index.store.generation"),
+                    "index.store.commit"),
     "fsync_path": "index.files",
     "write_atomic": "index.files",
     # the model
@@ -219,7 +215,7 @@ __all__ = [
     "answer_question",
     "batch_slices",
     "check_data_dir",
-    "current_generation",
+    "current_name",
     "detect_lang",
     "display_text",
     "document_from_record",

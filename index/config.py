@@ -48,7 +48,13 @@ class IndexSettings(BaseSettings):
     # model cache, run by ONNX Runtime; measured 1.15-1.2x torch's throughput and about half its
     # single-query latency, vectors equal to torch's within 1e-6), or "torch".
     embed_backend: Literal["torch", "onnx"] = "onnx"
-    dense_index: str = "Flat"  # a faiss index_factory string, e.g. "HNSW32"
+    # Segments of at least this many passages search their vectors approximately (FAISS
+    # IVF-Flat, recall measured by scripts/bench_scale.py), smaller ones exactly.
+    ann_min_passages: int = Field(default=4000, ge=1)
+    # No merge makes a segment larger than this: merges never rewrite most of a large archive.
+    max_segment_passages: int = Field(default=250_000, ge=1000)
+    # Documents per commit of a long ingest (`qiao ingest`): what a crash can lose.
+    ingest_batch_docs: int = Field(default=1000, ge=1)
     # Recent query vectors kept per Retriever (384 floats each with the default model); 0 = none.
     query_cache_size: int = Field(default=1024, ge=0)
     user_dict: Path | None = None  # extra jieba terms, one per line

@@ -1,11 +1,12 @@
-"""The library's front door: open a data directory, search it, upsert and delete documents."""
+"""The library's front door: open a data directory, read it through views, upsert and delete."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict
+from itertools import islice
 from pathlib import Path
 
 from index.config import ChunkPlan, IndexSettings
@@ -15,42 +16,42 @@ from index.ingest.prepare import Progress, prepare_segments
 from index.records import Counterpart, Document, Passage, PreparedDocument, SearchResults
 from index.search.queries import QueryEncoder
 from index.search.rank import Filters, Mode, SearchParams
-from index.store.current import generation_number
-from index.store.generation import (
-    BuildInfo,
-    check_data_dir,
-    current_generation,
-    load_snapshot,
-    save_snapshot,
-    write_lock,
-)
-from index.store.snapshot import Snapshot, realign_releases
+from index.store.commit import Change, commit, make_current
+from index.store.datadir import check_data_dir, current_name, write_lock
+from index.store.manifest import BuildInfo, Manifest
+from index.store.merge import MergePolicy
+from index.store.reader import open_snapshot
+from index.store.snapshot import Snapshot
 from index.view import MAX_K, IndexView
+from index.writer import (
+    IndexState,
+    Prepare,
+    UpsertReport,
+    delete,
+    merge,
+    merge_as_needed,
+    upsert,
+)
 
 log = logging.getLogger(__name__)
 
+
+def batched(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    """`items` in lists of `size` (the last may be shorter), read as needed."""
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
 __all__ = ["MAX_K", "Retriever", "UpsertReport"]
-
-
-@dataclass(frozen=True, slots=True)
-class UpsertReport:
-    """What an upsert did, by doc_id."""
-
-    added: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    passages: int = 0
-    # Passages of each added or replaced document (a caller that batched several requests into
-    # one upsert splits the report by these).
-    passage_counts: dict[str, int] = field(default_factory=dict)
 
 
 class Retriever:
     """Search and maintain one data directory.
 
-    Searches run against an immutable snapshot and may come from many threads; writes are
-    serialised (in-process by a lock, across processes by a file lock) and publish a new snapshot
-    only after it is committed to disk.
+    Reads go through views of an immutable snapshot and may come from many threads; writes are
+    serialised (in-process by a lock, across processes by a file lock) and publish a new
+    snapshot only after it is committed to disk.
     """
 
     def __init__(
@@ -66,12 +67,12 @@ class Retriever:
         self._embedder = embedder
         self.analyzer = analyzer
         self.params = params
+        self.merge_policy = MergePolicy(max_rows=settings.max_segment_passages)
         self._write_lock = threading.Lock()
         self._embedder_lock = threading.Lock()
         self._queries = QueryEncoder(analyzer, lambda: self.embedder, settings.query_cache_size)
         self._snapshot: Snapshot | None = None
-        self._info: BuildInfo | None = None
-        self._generation: str | None = None
+        self._manifest: Manifest | None = None
 
     @classmethod
     def open(
@@ -95,10 +96,7 @@ class Retriever:
         path = Path(data_dir) if data_dir is not None else settings.data_dir
         check_data_dir(path)
         retriever = cls(
-            path,
-            settings,
-            embedder,
-            analyzer or Analyzer(settings.user_dict),
+            path, settings, embedder, analyzer or Analyzer(settings.user_dict),
             params or SearchParams(),
         )
         if not fresh:
@@ -122,7 +120,6 @@ class Retriever:
             dim=embedder.dim,
             chunker=asdict(ChunkPlan.from_settings(self.settings)),
             analyzer=self.analyzer.fingerprint,
-            dense_factory=self.settings.dense_index,
         )
 
     def chunker_changes(self) -> list[str]:
@@ -132,9 +129,9 @@ class Retriever:
         Unchanged documents are skipped on ingest, so after a change the index mixes both
         until it is rebuilt.
         """
-        if self._info is None:
+        if self._manifest is None:
             return []
-        built = self._info.chunker
+        built = self._manifest.info.chunker
         now = asdict(ChunkPlan.from_settings(self.settings))
         return [
             f"{name}: {built.get(name, 'not recorded')} → {now.get(name, 'not recorded')}"
@@ -143,36 +140,42 @@ class Retriever:
         ]
 
     def reload(self) -> bool:
-        """Load the committed generation if it changed on disk; True if something was loaded."""
-        generation = current_generation(self.data_dir) if self.data_dir.exists() else None
-        if generation is not None and generation == self._generation:
+        """Load the committed state if it changed on disk; True if something was loaded. Only
+        new segments are opened: the others are shared with the current snapshot."""
+        name = current_name(self.data_dir) if self.data_dir.exists() else None
+        if name is not None and self._manifest is not None and name == self._manifest.name:
             return False
-        loaded = load_snapshot(self.data_dir) if generation else None
+        reuse = {s.name: s for s in self._snapshot.segments} if self._snapshot else {}
+        loaded = open_snapshot(self.data_dir, reuse) if name else None
         if loaded is None:
-            self._snapshot, self._info, self._generation = None, None, None
+            self._snapshot, self._manifest = None, None
             return False
-        snapshot, info = loaded
+        snapshot, manifest = loaded
         if self._embedder is not None:
-            self._expected_info(self._embedder).check_compatible(info, self.data_dir)
-        self._snapshot, self._info, self._generation = snapshot, info, generation
+            self._expected_info(self._embedder).check_compatible(manifest.info, self.data_dir)
+        self._snapshot, self._manifest = snapshot, manifest
         return True
 
     def _current(self) -> Snapshot:
         snapshot = self._snapshot
         if snapshot is None:
-            snapshot = Snapshot.empty(
-                self._info.dim if self._info else 1, self.settings.dense_index
-            )
+            dim = self._manifest.info.dim if self._manifest else 1
+            snapshot = Snapshot.empty(BuildInfo("", dim, {}, ""))
         return snapshot
 
     @property
     def generation(self) -> str | None:
-        return self._generation
+        """The committed manifest this Retriever reads (e.g. "manifest-000042")."""
+        return self._manifest.name if self._manifest else None
+
+    @property
+    def manifest(self) -> Manifest | None:
+        return self._manifest
 
     def view(self) -> IndexView:
         """An immutable view of the committed state: every read through it sees one snapshot,
         whatever commits meanwhile. Take one per request."""
-        return IndexView(self._current(), self._queries, self.params, self._generation)
+        return IndexView(self._current(), self._queries, self.params, self.generation)
 
     # Shorthands for one read each (each takes its own view; use `view()` for several).
 
@@ -192,30 +195,40 @@ class Retriever:
         return self.view().stats()
 
     def search(
-        self,
-        query: str,
-        k: int = 10,
-        lang: str | None = None,
-        mode: Mode = "hybrid",
-        filters: Filters | None = None,
-        counterpart: bool = True,
+        self, query: str, k: int = 10, lang: str | None = None, mode: Mode = "hybrid",
+        filters: Filters | None = None, counterpart: bool = True,
     ) -> SearchResults:
         """`IndexView.search` on the current view."""
         return self.view().search(query, k, lang, mode, filters, counterpart)
 
     def search_batch(
-        self,
-        queries: Sequence[str],
-        k: int = 10,
-        lang: str | None = None,
-        mode: Mode = "hybrid",
-        filters: Filters | None = None,
-        counterpart: bool = True,
+        self, queries: Sequence[str], k: int = 10, lang: str | None = None,
+        mode: Mode = "hybrid", filters: Filters | None = None, counterpart: bool = True,
     ) -> list[SearchResults]:
         """`IndexView.search_batch` on the current view."""
         return self.view().search_batch(queries, k, lang, mode, filters, counterpart)
 
     # -- writes ------------------------------------------------------------------------------
+
+    def _state(self) -> IndexState:
+        return IndexState(self.data_dir, self._manifest, self._current())
+
+    def _adopt(self, state: IndexState) -> None:
+        self._snapshot, self._manifest = state.snapshot, state.manifest
+
+    def _info_for_write(self) -> BuildInfo:
+        info = self._expected_info(self.embedder)
+        if self._manifest is not None:
+            info.check_compatible(self._manifest.info, self.data_dir)
+        return info
+
+    def _preparer(self, progress: Progress | None) -> Prepare:
+        plan = ChunkPlan.from_settings(self.settings)
+
+        def prepare(docs: list[Document]) -> list[PreparedDocument]:
+            return prepare_segments(docs, self.embedder, self.analyzer, plan, progress)
+
+        return prepare
 
     def upsert(
         self, documents: Sequence[Document], progress: Progress | None = None
@@ -223,98 +236,88 @@ class Retriever:
         """Add or replace documents by doc_id in one commit; unchanged content is skipped.
 
         Replaced documents lose all their old passages and vectors; the counterpart links of
-        every touched release are recomputed.
+        every touched release are recomputed. Small segments are merged afterwards when the
+        merge policy asks for it.
         """
         with self._write_lock, write_lock(self.data_dir):
             self.reload()
-            snapshot = self._current()
-            report = UpsertReport()
-            changed: dict[str, Document] = {}
-            for doc in documents:  # the last occurrence of a doc_id in a batch wins
-                changed[doc.doc_id] = doc
-            todo: list[Document] = []
-            for doc in changed.values():
-                seg = snapshot.segments.get(doc.doc_id)
-                if seg is not None and seg.content_hash == doc.content_hash:
-                    report.unchanged.append(doc.doc_id)
-                    continue
-                (report.replaced if seg is not None else report.added).append(doc.doc_id)
-                todo.append(doc)
-            if not todo:
-                return report
-            embedder = self.embedder
-            info = self._expected_info(embedder)
-            if self._info is not None:
-                info.check_compatible(self._info, self.data_dir)
-            new_segments = prepare_segments(
-                todo, embedder, self.analyzer, ChunkPlan.from_settings(self.settings), progress
+            report, state = upsert(
+                self._state(), documents, self._preparer(progress), self._info_for_write,
+                self.settings.ann_min_passages,
             )
-            segments = dict(snapshot.segments)
-            releases = {doc.release_id for doc in todo}
-            for doc in todo:
-                old = segments.pop(doc.doc_id, None)
-                if old is not None:
-                    releases.add(old.document.release_id)
-            for seg in new_segments:
-                segments[seg.doc_id] = seg
-            self._commit(segments, releases, info)
-            counts = {seg.doc_id: len(seg.spans) for seg in new_segments}
-            return UpsertReport(
-                report.added, report.replaced, report.unchanged, sum(counts.values()), counts
-            )
+            self._adopt(state)
+            if state.manifest is not None and (report.added or report.replaced):
+                log.info("committed %s: %d documents, %d passages", state.manifest.name,
+                         state.manifest.documents, state.manifest.passages)
+                self._adopt(merge_as_needed(self._state(), self.merge_policy,
+                                            state.manifest.info, self.settings.ann_min_passages))
+            return report
+
+    def upsert_many(
+        self, documents: Iterable[Document], *, batch_docs: int | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[UpsertReport]:
+        """Upsert `documents` in batches of `batch_docs` (default: the setting), each batch its
+        own commit, read as they come: a long ingest is searchable, and survives a crash, up to
+        its last committed batch (run again, it skips what was committed), and its memory stays
+        that of one batch. Yields each batch's report."""
+        for batch in batched(documents, batch_docs or self.settings.ingest_batch_docs):
+            yield self.upsert(batch, progress)
 
     def rebuild(
-        self, documents: Sequence[Document], progress: Progress | None = None
+        self, documents: Iterable[Document], *, batch_docs: int | None = None,
+        progress: Progress | None = None,
     ) -> UpsertReport:
-        """Make `documents` the whole index, re-embedding all of them, in one commit.
+        """Make `documents` the whole index, re-embedding all of them.
 
-        For a change of model, chunker or format: nothing of the old index is read. Like every
-        commit it is atomic; until it lands, the old generation stays current.
+        For a change of model, chunker or format: nothing of the old index is read. Batches are
+        written as they come (memory stays that of a batch) but become current together, at the
+        end: until then the old index keeps serving, and a crash leaves it as it was.
         """
         with self._write_lock, write_lock(self.data_dir):
-            latest = {doc.doc_id: doc for doc in documents}  # the last occurrence wins
-            embedder = self.embedder
-            info = self._expected_info(embedder)
-            new_segments = prepare_segments(
-                list(latest.values()), embedder, self.analyzer,
-                ChunkPlan.from_settings(self.settings), progress,
-            )
-            segments = {seg.doc_id: seg for seg in new_segments}
-            current = current_generation(self.data_dir) if self.data_dir.exists() else None
-            self._commit(
-                segments, {doc.release_id for doc in latest.values()}, info,
-                generation=generation_number(current) + 1 if current else 1,
-            )
-            counts = {seg.doc_id: len(seg.spans) for seg in new_segments}
-            return UpsertReport(
-                added=list(latest), passages=sum(counts.values()), passage_counts=counts
-            )
+            info = self._expected_info(self.embedder)
+            previous = current_name(self.data_dir) if self.data_dir.exists() else None
+            state = IndexState(self.data_dir, None, Snapshot.empty(info))
+            added: list[str] = []
+            counts: dict[str, int] = {}
+            prepare = self._preparer(progress)
+            ann = self.settings.ann_min_passages
+            for batch in batched(documents, batch_docs or self.settings.ingest_batch_docs):
+                report, state = upsert(state, batch, prepare, lambda: info, ann, switch=False)
+                state = merge_as_needed(state, self.merge_policy, info, ann, switch=False)
+                added.extend(report.added + report.replaced)
+                counts.update(report.passage_counts)
+            if state.manifest is None:  # nothing to index: an empty index, still a commit
+                manifest, _ = commit(self.data_dir, None, {}, Change(), info, switch=False)
+                state = IndexState(self.data_dir, manifest, state.snapshot)
+            assert state.manifest is not None
+            make_current(self.data_dir, state.manifest.name, keep=previous)
+            self._adopt(state)
+            return UpsertReport(added=added, passages=sum(counts.values()), passage_counts=counts)
 
     def delete(self, doc_ids: Sequence[str]) -> list[str]:
         """Remove documents (all passages, vectors, terms); returns the ids that existed."""
         with self._write_lock, write_lock(self.data_dir):
             self.reload()
-            snapshot = self._current()
-            segments = dict(snapshot.segments)
-            removed = [d for d in doc_ids if d in segments]
-            if not removed:
+            if self._manifest is None:
                 return []
-            releases = {segments.pop(d).document.release_id for d in removed}
-            assert self._info is not None
-            self._commit(segments, releases, self._info)
+            removed, state = delete(self._state(), doc_ids, self._manifest.info)
+            self._adopt(state)
+            if removed:
+                self._adopt(merge_as_needed(self._state(), self.merge_policy,
+                                            self._manifest.info, self.settings.ann_min_passages))
             return removed
 
-    def _commit(
-        self,
-        segments: dict[str, PreparedDocument],
-        releases: set[str],
-        info: BuildInfo,
-        generation: int | None = None,
-    ) -> None:
-        segments = realign_releases(segments, releases)
-        if generation is None:
-            generation = (self._current().generation or 0) + 1
-        snapshot = Snapshot.build(segments, info.dim, info.dense_factory, generation)
-        name = save_snapshot(self.data_dir, snapshot, info)
-        self._snapshot, self._info, self._generation = snapshot, info, name
-        log.info("committed %s: %d documents, %d passages", name, len(segments), snapshot.n_rows)
+    def merge(self, names: Sequence[str] | None = None) -> bool:
+        """Merge the named segments (default: what the merge policy chooses) now, in one commit;
+        False when there is nothing to merge."""
+        with self._write_lock, write_lock(self.data_dir):
+            self.reload()
+            if self._manifest is None:
+                return False
+            chosen = list(names) if names else self.merge_policy.plan(self._manifest.segments)
+            if not chosen:
+                return False
+            self._adopt(merge(self._state(), chosen, self._manifest.info,
+                              self.settings.ann_min_passages))
+            return True

@@ -122,30 +122,49 @@ class IndexView:
     # -- documents ---------------------------------------------------------------------------
 
     def document(self, doc_id: str) -> Document | None:
-        seg = self._snapshot.segments.get(doc_id)
-        return seg.document if seg else None
+        key = self._snapshot.doc_index.get(doc_id)
+        return None if key is None else self._snapshot.document(key)
 
     def passages(self, doc_id: str) -> list[Passage]:
         """The passages of `doc_id` (their spans index its text); [] for an unknown id."""
-        seg = self._snapshot.segments.get(doc_id)
-        return seg.passages() if seg else []
+        key = self._snapshot.doc_index.get(doc_id)
+        if key is None:
+            return []
+        seg, doc = key
+        return self._snapshot.segments[seg].passages_of(doc)
 
     def counterparts(self, doc_id: str) -> list[Counterpart | None]:
         """The aligned span of the other language version for each passage of `doc_id`."""
-        snapshot = self._snapshot
-        if doc_id not in snapshot.segments:
+        key = self._snapshot.doc_index.get(doc_id)
+        if key is None:
             return []
-        first = snapshot.row_offset[doc_id]
-        count = len(snapshot.segments[doc_id].spans)
-        return [counterpart_of(snapshot, row) for row in range(first, first + count)]
+        return [counterpart_of(self._snapshot, row) for row in self._snapshot.rows_of(key)]
+
+    def _doc_ids(self, lang: Lang | None, release_id: str | None) -> list[str]:
+        """doc_ids in ingest order, filtered on metadata (no text is read)."""
+        snap = self._snapshot
+        ids = (snap.release_index.get(release_id, []) if release_id is not None
+               else list(snap.doc_index))
+        if lang is None:
+            return ids
+        wanted = LANGS.index(lang)
+        return [d for d in ids if int(snap.segments[snap.doc_index[d][0]].langs[
+            snap.doc_index[d][1]]) == wanted]
 
     def documents(self, lang: Lang | None = None, release_id: str | None = None) -> list[Document]:
         """Documents in ingest order, optionally only one language or one release."""
+        return self.document_page(lang, release_id)[1]
+
+    def document_page(
+        self, lang: Lang | None = None, release_id: str | None = None, offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[Document]]:
+        """(how many documents match, the documents of [offset, offset + limit)), in ingest
+        order; only the page's texts are read."""
+        ids = self._doc_ids(lang, release_id)
+        page = ids[offset:] if limit is None else ids[offset:offset + limit]
         snap = self._snapshot
-        return [
-            doc for doc in (snap.segments[d].document for d in snap.doc_order)
-            if lang in (None, doc.lang) and release_id in (None, doc.release_id)
-        ]
+        return len(ids), [snap.document(snap.doc_index[d]) for d in page]
 
     def window(
         self, doc_id: str, start: int | None = None, end: int | None = None
@@ -177,56 +196,56 @@ class IndexView:
     # -- releases ----------------------------------------------------------------------------
 
     def release(self, release_id: str) -> Release | None:
-        found = self._releases().get(release_id)
-        return found
+        snap = self._snapshot
+        ids = snap.release_index.get(release_id)
+        if not ids:
+            return None
+        docs = sorted((snap.document(snap.doc_index[d]) for d in ids),
+                      key=lambda d: (d.lang, d.doc_id))
+        return Release(release_id, next((d.date for d in docs if d.date), None), tuple(docs))
 
-    def releases(
+    def release_date(self, release_id: str) -> str | None:
+        """The date of the first version (by language) that has one, from metadata only."""
+        snap = self._snapshot
+        keys = sorted((snap.doc_index[d] for d in snap.release_index.get(release_id, ())),
+                      key=lambda k: (int(snap.segments[k[0]].langs[k[1]]),
+                                     snap.segments[k[0]].doc_ids[k[1]]))
+        return next((d for k in keys if (d := snap.segments[k[0]].dates[k[1]])), None)
+
+    def release_ids(
         self,
         date_from: dt.date | None = None,
         date_to: dt.date | None = None,
         query: str | None = None,
-    ) -> list[Release]:
+    ) -> list[str]:
         """Releases dated within [date_from, date_to] (both optional; undated ones only when
         neither is given), newest first; with `query`, the releases whose passages match it
         best come first (releases without a matching passage are left out)."""
-        by_id = self._releases()
+        snap = self._snapshot
+        dates = {r: self.release_date(r) for r in snap.release_index}
         if query:
             hits = self.search(query, MAX_K, filters=Filters(date_from=date_from, date_to=date_to))
             order = list(dict.fromkeys(hit.release_id for hit in hits))
         else:
-            order = sorted(by_id, key=lambda r: (by_id[r].date or "", r), reverse=True)
-        return [by_id[r] for r in order if r in by_id and _dated_within(by_id[r], date_from,
-                                                                          date_to)]
-
-    def _releases(self) -> dict[str, Release]:
-        grouped: dict[str, list[Document]] = {}
-        for doc in self.documents():
-            grouped.setdefault(doc.release_id, []).append(doc)
-        return {
-            release_id: Release(
-                release_id,
-                next((d.date for d in docs if d.date), None),
-                tuple(sorted(docs, key=lambda d: (d.lang, d.doc_id))),
-            )
-            for release_id, docs in grouped.items()
-        }
+            order = sorted(dates, key=lambda r: (dates[r] or "", r), reverse=True)
+        return [r for r in order if r in dates and _dated_within(dates[r], date_from, date_to)]
 
     def stats(self) -> dict[str, int]:
         snap = self._snapshot
         return {
-            "documents": len(snap.segments),
-            "passages": snap.n_rows,
-            "releases": len({s.document.release_id for s in snap.segments.values()}),
+            "documents": len(snap.doc_index),
+            "passages": snap.n_live,
+            "releases": len(snap.release_index),
         }
 
 
-def _dated_within(release: Release, date_from: dt.date | None, date_to: dt.date | None) -> bool:
+def _dated_within(date: str | None, date_from: dt.date | None, date_to: dt.date | None) -> bool:
     if date_from is None and date_to is None:
         return True
-    if release.date is None:
+    if date is None:
         return False
     try:
-        day = dt.date.fromisoformat(release.date)
+        day = dt.date.fromisoformat(date)
     except ValueError:
         return False
     return (date_from is None or day >= date_from) and (date_to is None or day <= date_to)

@@ -21,15 +21,16 @@ from index.embed import Embedder
 from index.eval.baseline import recursive_chunks
 from index.eval.xquad import Question, load_xquad
 from index.indexes.analyze import Analyzer
-from index.indexes.backends import new_dense_index
-from index.indexes.dense import DenseIndex
+from index.indexes.dense import DenseIndex, FaissDense
 from index.ingest.chunk import embedding_text
 from index.ingest.langdetect import detect_lang
 from index.ingest.prepare import prepare_segments
 from index.records import Lang, PreparedDocument
 from index.search.hits import answer_span
 from index.search.rank import Filters, SearchParams, search_rows
-from index.store.snapshot import Snapshot, realign_releases
+from index.store.manifest import BuildInfo
+from index.store.realign import realign_releases, without_counterparts
+from index.store.snapshot import Snapshot
 
 K = 10
 Gold = dict[tuple[str, str], Question]  # (qid, lang) → gold
@@ -143,11 +144,12 @@ def prepare_bench(
     report.timings["prepare"] = round(time.perf_counter() - t0, 2)
     by_id = {s.doc_id: s for s in segments}
     releases = {s.document.release_id for s in segments}
-    snapshots = _indexed_three_ways(realign_releases(by_id, releases), embedder.dim)
+    info = BuildInfo(embedder.model_id, embedder.dim, {}, analyzer.fingerprint)
+    snapshots = _indexed_three_ways(realign_releases(by_id, releases), info)
     dense_snapshots = snapshots
     if settings.embed_units == "sentences":
         log("embedding whole passages for the dense baseline")
-        dense_snapshots = _whole_passage_snapshots(segments, embedder)
+        dense_snapshots = _whole_passage_snapshots(segments, embedder, info)
     for lang in ("en", "zh"):
         lens = [int(e - s) for seg in segments if seg.document.lang == lang for s, e in seg.spans]
         report.passage_chars[lang] = round(float(np.mean(lens)), 1)
@@ -214,7 +216,7 @@ def run_bench(
                 if system != "qiao":
                     continue
                 span = answer_span(snap, hits[0][0], args[0][i], set(args[1][i])) if hits else None
-                doc_id = snap.segment_at(hits[0][0]).doc_id if hits else ""
+                doc_id = snap.document(snap.key_of_row(hits[0][0])[0]).doc_id if hits else ""
                 answers.append(span is not None and _is_hit(doc_id, span.start, span.end, golds))
             row[system] = _metrics(ranks, answers if system == "qiao" else None)
         if baselines:
@@ -238,7 +240,7 @@ def evaluate_xquad(
 
 
 def _whole_passage_snapshots(
-    segments: list[PreparedDocument], embedder: Embedder
+    segments: list[PreparedDocument], embedder: Embedder, info: BuildInfo
 ) -> dict[str, Snapshot]:
     """Snapshots like prepare_bench's whose passage vectors embed each passage whole (title and
     cleaned view), as a dense-only system would: the baseline stays the same whatever
@@ -251,27 +253,32 @@ def _whole_passage_snapshots(
         n = len(seg.spans)
         whole[seg.doc_id] = replace(seg, vectors=vectors[row : row + n])
         row += n
-    return _indexed_three_ways(whole, embedder.dim)
+    return _indexed_three_ways(whole, info)
 
 
-def _indexed_three_ways(segments: dict[str, PreparedDocument], dim: int) -> dict[str, Snapshot]:
-    """The evaluation's indexes: both languages (`segments` as given, counterparts included),
-    and each language alone (without counterparts: there is no other version to pivot to)."""
+def _indexed_three_ways(segments: dict[str, PreparedDocument], info: BuildInfo
+                        ) -> dict[str, Snapshot]:
+    """The evaluation's indexes (in memory, searched exactly): both languages (`segments` as
+    given, counterparts included), and each language alone (without counterparts: there is no
+    other version to pivot to)."""
+    exact = 1 << 62
     return {
-        "both": Snapshot.build(segments, dim, "Flat", 1),
-        "en": Snapshot.build(_only(segments, "en"), dim, "Flat", 1),
-        "zh": Snapshot.build(_only(segments, "zh"), dim, "Flat", 1),
+        "both": Snapshot.from_prepared(list(segments.values()), info, exact),
+        "en": Snapshot.from_prepared(_only(segments, "en"), info, exact),
+        "zh": Snapshot.from_prepared(_only(segments, "zh"), info, exact),
     }
 
 
-def _only(segments: dict[str, PreparedDocument], lang: str) -> dict[str, PreparedDocument]:
-    return {d: s.without_counterparts() for d, s in segments.items() if s.document.lang == lang}
+def _only(segments: dict[str, PreparedDocument], lang: str) -> list[PreparedDocument]:
+    return [without_counterparts(s) for s in segments.values() if s.document.lang == lang]
 
 
 def _rank(snap: Snapshot, hits: list[tuple[int, float]], golds: Sequence[Question]) -> int | None:
     for rank, (row, _) in enumerate(hits, start=1):
-        s, e = (int(x) for x in snap.spans[row])
-        if _is_hit(snap.segment_at(row).doc_id, s, e, golds):
+        (seg, doc), _ = snap.key_of_row(row)
+        segment = snap.segments[seg]
+        s, e = (int(x) for x in segment.passages[row - int(snap.base[seg])])
+        if _is_hit(segment.doc_ids[doc], s, e, golds):
             return rank
     return None
 
@@ -297,8 +304,7 @@ class _RagBaseline:
                 langs.append(doc.lang)  # type: ignore[attr-defined]
                 spans.append((s, e))
                 texts.append(doc.text[s:e])  # type: ignore[attr-defined]
-        index = new_dense_index(embedder.dim, "Flat")
-        index.add(embedder.embed_passages(_truncated(texts, embedder)))
+        index = FaissDense.build(embedder.embed_passages(_truncated(texts, embedder)), 1 << 62)
         return cls(doc_ids, np.array(langs), np.array(spans, dtype=np.int64), index)
 
     def evaluate(

@@ -189,6 +189,9 @@ def prepare_segments(
         ]
     )
 
+    # Sentence vectors are stored in half precision (cosines move by < 1e-3); rounding them here
+    # makes a fresh document score exactly as it will once read back from its segment.
+    sentence_vectors = sentence_vectors.astype(np.float16).astype(np.float32)
     segments: list[PreparedDocument] = []
     row = srow = 0
     for (doc, ps), sents in zip(chunked, sentences, strict=True):

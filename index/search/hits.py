@@ -20,37 +20,42 @@ def answer_span(
 
     Score = cosine(query, sentence vector) + LEXICAL_WEIGHT * share of query terms it contains.
     """
-    first, end = (int(x) for x in snapshot.passage_sentences[row])
+    (seg, doc), _ = snapshot.key_of_row(row)
+    segment = snapshot.segments[seg]
+    local = row - int(snapshot.base[seg])
+    first, end = (int(x) for x in segment.passage_sentences[local])
     if end <= first:
         return None
-    text = snapshot.segment_at(row).document.text
-    spans = snapshot.sentence_spans[first:end]
-    scores = snapshot.sentence_vectors[first:end] @ query_vector
+    scores = np.asarray(segment.sentence_vectors[first:end], np.float32) @ query_vector
     if query_terms:
-        overlap = np.array(
-            [
-                len(query_terms & snapshot.sentence_terms[i]) / len(query_terms)
-                for i in range(first, end)
-            ]
-        )
+        ids = {i for t in query_terms if (i := segment.postings.term_id(t)) is not None}
+        overlap = np.array([
+            len(ids.intersection(segment.sentence_terms(s).tolist())) / len(query_terms)
+            for s in range(first, end)
+        ])
         scores = scores + LEXICAL_WEIGHT * overlap
-    best = int(np.argmax(scores))
-    _, start, stop = (int(x) for x in spans[best])
+    best = first + int(np.argmax(scores))
+    start, stop = (int(x) for x in segment.sentences[best])
+    text = segment.texts.text(doc)
     return Span(start, stop, text[start:stop])
 
 
 def counterpart_of(snapshot: Snapshot, row: int) -> Counterpart | None:
     """The aligned span of the other language version (offsets into that document's text)."""
-    seg = snapshot.segment_at(row)
-    first, end, score = seg.counterparts[snapshot.ordinal_of(row)]
-    other = snapshot.segments.get(seg.counterpart_doc or "")
+    key, ordinal = snapshot.key_of_row(row)
+    links = snapshot.links(key)
+    first, end, score = (float(x) for x in links.ranges[ordinal])
+    other = snapshot.doc_index.get(links.counterpart_doc or "")
     if first < 0 or other is None:
         return None
-    start = int(other.spans[int(first)][0])
-    stop = int(other.spans[int(end) - 1][1])
-    doc = other.document
+    seg, doc_ordinal = other
+    segment = snapshot.segments[seg]
+    rows = segment.rows_of(doc_ordinal)
+    start = int(segment.passages[rows.start + int(first), 0])
+    stop = int(segment.passages[rows.start + int(end) - 1, 1])
+    doc = segment.document(doc_ordinal)
     return Counterpart(
-        doc.doc_id, doc.lang, start, stop, doc.text[start:stop], float(score), doc.title, doc.url
+        doc.doc_id, doc.lang, start, stop, doc.text[start:stop], score, doc.title, doc.url
     )
 
 
@@ -65,10 +70,11 @@ def hits_for(
     hits: list[Hit] = []
     terms = set(query_terms)
     for row, score in ranked:
-        seg = snapshot.segment_at(row)
-        doc = seg.document
-        ordinal = snapshot.ordinal_of(row)
-        start, end = (int(x) for x in seg.spans[ordinal])
+        key, ordinal = snapshot.key_of_row(row)
+        doc = snapshot.document(key)
+        seg, _ = key
+        local = row - int(snapshot.base[seg])
+        start, end = (int(x) for x in snapshot.segments[seg].passages[local])
         answer = (
             answer_span(snapshot, row, query_vector, terms) if query_vector is not None else None
         )

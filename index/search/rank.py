@@ -1,7 +1,10 @@
 """Search over one Snapshot: dense, lexical, hybrid fusion, and the cross-lingual pivot.
 
-Pure functions of (snapshot, query vectors, query terms); the Retriever supplies those. Rows are
-the snapshot's passage rows; every function here is batch-first.
+Pure functions of (snapshot, query vectors, query terms); the view supplies those. Rows are the
+snapshot's global passage rows. Each segment is searched for its own top candidates and the
+lists are merged; the best-sentence evidence is scored over the candidates' own sentences only
+(no index over all sentences), so a search costs a few candidates' worth of sentence vectors
+whatever the size of the archive.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from typing import Literal
 import numpy as np
 
 from index.embed import Matrix
-from index.indexes.dense import Mask
+from index.indexes.lexical import SegmentTerms, bm25_top_k
 from index.search.fuse import RankedList, fuse_min_max, fuse_rrf, top_rows
-from index.store.snapshot import Snapshot
+from index.store.snapshot import Mask, Snapshot
 
 Mode = Literal["hybrid", "dense", "lexical"]
+# Passages whose sentences are scored, in multiples of the dense candidates.
+SENTENCE_POOL = 2
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
 Fusion = Literal["minmax", "rrf"]
 
@@ -51,6 +56,9 @@ class SearchParams:
 
 
 def _mask_for(snapshot: Snapshot, lang: str | None, filters: Filters) -> Mask | None:
+    """Rows allowed by `lang` and `filters`; None when nothing is filtered (all live rows)."""
+    if lang is None and filters == Filters():
+        return None
     return snapshot.allowed_rows(
         lang=lang,
         release_ids=None if filters.release_id is None else [filters.release_id],
@@ -60,10 +68,76 @@ def _mask_for(snapshot: Snapshot, lang: str | None, filters: Filters) -> Mask | 
     )
 
 
-def _as_lists(rows: np.ndarray, scores: np.ndarray) -> list[dict[int, float]]:
+def _per_segment(snapshot: Snapshot, mask: Mask | None) -> list[Mask | None]:
+    """What each segment may return: the mask's piece, or its live rows (None: all)."""
+    if mask is not None:
+        return list(snapshot.segment_slices(mask))
+    return [snapshot.segment_live(i) for i in range(len(snapshot.segments))]
+
+
+def dense_lists(
+    snapshot: Snapshot, vectors: Matrix, mask: Mask | None, k: int
+) -> list[dict[int, float]]:
+    """Per query, the k best rows by passage vector: each segment's top k, merged."""
+    n = len(vectors)
+    merged: list[dict[int, float]] = [{} for _ in range(n)]
+    for i, (segment, allowed) in enumerate(
+        zip(snapshot.segments, _per_segment(snapshot, mask), strict=True)
+    ):
+        if allowed is not None and not allowed.any():
+            continue
+        rows, scores = segment.dense.search(vectors, k, allowed)
+        base = int(snapshot.base[i])
+        for q in range(n):
+            line = merged[q]
+            for row, score in zip(rows[q].tolist(), scores[q].tolist(), strict=True):
+                if row >= 0:
+                    line[base + row] = score
+    return [dict(top_rows(line, k)) for line in merged]
+
+
+def lexical_lists(
+    snapshot: Snapshot, terms: Sequence[Sequence[str]], mask: Mask | None, k: int
+) -> list[dict[int, float]]:
+    """Per query, the k best rows by BM25 over the whole index's statistics."""
+    pieces = _per_segment(snapshot, mask)
+    parts = [
+        SegmentTerms(segment.postings, snapshot.segment_live(i), allowed)
+        for i, (segment, allowed) in enumerate(zip(snapshot.segments, pieces, strict=True))
+    ]
     out: list[dict[int, float]] = []
-    for row_line, score_line in zip(rows.tolist(), scores.tolist(), strict=True):
-        out.append({r: s for r, s in zip(row_line, score_line, strict=True) if r >= 0})
+    for query in terms:
+        line: dict[int, float] = {}
+        found = bm25_top_k(parts, query, k, snapshot.n_live, snapshot.live_length)
+        for i, (rows, scores) in enumerate(found):
+            base = int(snapshot.base[i])
+            line.update(zip((base + rows).tolist(), scores.tolist(), strict=True))
+        out.append(dict(top_rows(line, k)))
+    return out
+
+
+def best_sentence_scores(
+    snapshot: Snapshot, rows: Sequence[int], vector: Matrix
+) -> dict[int, float]:
+    """{row: similarity of the query to the row's best-matching sentence}, for `rows` only."""
+    if not rows:
+        return {}
+    wanted = np.asarray(sorted(rows), np.int64)
+    segs, locals_ = snapshot.locate(wanted)
+    out: dict[int, float] = {}
+    for seg in np.unique(segs).tolist():
+        segment = snapshot.segments[seg]
+        own = segs == seg
+        spans = np.asarray(segment.passage_sentences[locals_[own]], np.int64)
+        counts = spans[:, 1] - spans[:, 0]
+        has = counts > 0
+        if not has.any():
+            continue
+        index = np.concatenate([np.arange(a, b) for a, b in spans[has]])
+        sims = np.asarray(segment.sentence_vectors[index], np.float32) @ vector
+        starts = np.concatenate([[0], np.cumsum(counts[has])[:-1]])
+        best = np.maximum.reduceat(sims, starts)
+        out.update(zip(wanted[own][has].tolist(), best.tolist(), strict=True))
     return out
 
 
@@ -76,23 +150,26 @@ def ranked_lists(
     params: SearchParams,
     cross_lingual: Sequence[bool] | None = None,
 ) -> list[dict[int, float]]:
-    """Per query, the fused {row: score} among `mask` rows (scores comparable within a query).
+    """Per query, the fused {row: score} among `mask` rows (None: all live rows), scores
+    comparable within a query.
 
     Dense evidence is the passage vector and, with `sentence_weight`, the passage's best
-    sentence; lexical evidence is BM25, weighted down for `cross_lingual` queries.
+    sentence; lexical evidence is BM25, weighted down for `cross_lingual` queries. Sentences are
+    scored for a wider pool (twice the dense candidates, and the lexical ones), of which the
+    `candidates` passages with the best sentences count: on XQuAD this matched, within 0.3
+    points of hit@1 in every setting, an exact search over every sentence of the index.
     """
     n = len(terms)
-    if snapshot.n_rows == 0 or (mask is not None and not mask.any()):
+    if snapshot.n_live == 0 or (mask is not None and not mask.any()):
         return [{} for _ in range(n)]
-    c = min(params.candidates, snapshot.n_rows)
+    c = params.candidates
     empty: list[dict[int, float]] = [{} for _ in range(n)]
-    dense, sentences, lexical = empty, empty, empty
+    dense, lexical, pool = empty, empty, empty
     if mode != "lexical":
-        dense = _as_lists(*snapshot.dense.search(vectors, c, mask))
-        if params.sentence_weight > 0:
-            sentences = _best_sentence_lists(snapshot, vectors, mask, 3 * c)
+        pool = dense_lists(snapshot, vectors, mask, SENTENCE_POOL * c)
+        dense = [dict(top_rows(line, c)) for line in pool]
     if mode != "dense":
-        lexical = _as_lists(*snapshot.lexical.search(terms, c, mask))
+        lexical = lexical_lists(snapshot, terms, mask, c)
     if mode == "lexical":
         return lexical
     s = params.sentence_weight
@@ -104,31 +181,12 @@ def ranked_lists(
             w = params.cross_lexical_weight
         else:
             w = params.lexical_weight
-        lists: list[RankedList] = [dense[i], sentences[i], lexical[i]]
+        sentences: dict[int, float] = {}
+        if s > 0:
+            scored = best_sentence_scores(snapshot, [*pool[i], *lexical[i]], vectors[i])
+            sentences = dict(top_rows(scored, c))
+        lists: list[RankedList] = [dense[i], sentences, lexical[i]]
         out.append(_fuse(lists, [(1.0 - w) * (1.0 - s), (1.0 - w) * s, w], params))
-    return out
-
-
-def _best_sentence_lists(
-    snapshot: Snapshot, vectors: Matrix, mask: Mask | None, k: int
-) -> list[dict[int, float]]:
-    """Per query, {row: best sentence similarity} over the top-k sentences."""
-    n_sentences = len(snapshot.sentence_spans)
-    if n_sentences == 0:
-        return [{} for _ in range(len(vectors))]
-    ids, scores = snapshot.sentence_dense.search(
-        vectors, min(k, n_sentences), snapshot.sentence_mask(mask)
-    )
-    out: list[dict[int, float]] = []
-    rows_of = snapshot.sentence_spans[:, 0]
-    for id_line, score_line in zip(ids.tolist(), scores.tolist(), strict=True):
-        best: dict[int, float] = {}
-        for sid, score in zip(id_line, score_line, strict=True):
-            if sid >= 0:
-                row = int(rows_of[sid])
-                if score > best.get(row, -np.inf):
-                    best[row] = score
-        out.append(best)
     return out
 
 
@@ -144,14 +202,16 @@ def pivot_to(
     """Map source-language hits onto their aligned passages in the other language version."""
     out: dict[int, float] = {}
     for row, score in source.items():
-        seg = snapshot.segment_at(row)
-        first, end, _ = seg.counterparts[snapshot.ordinal_of(row)]
-        if first < 0 or seg.counterpart_doc not in snapshot.segments:
+        key, ordinal = snapshot.key_of_row(row)
+        links = snapshot.links(key)
+        first, end, _ = (float(x) for x in links.ranges[ordinal])
+        target = snapshot.doc_index.get(links.counterpart_doc or "")
+        if first < 0 or target is None:
             continue
-        base = snapshot.row_offset[seg.counterpart_doc]
-        for target in range(base + int(first), base + int(end)):
-            if target_mask is None or target_mask[target]:
-                out[target] = max(out.get(target, 0.0), score)
+        rows = snapshot.rows_of(target)
+        for target_row in range(rows.start + int(first), rows.start + int(end)):
+            if target_mask is None or target_mask[target_row]:
+                out[target_row] = max(out.get(target_row, 0.0), score)
     return out
 
 

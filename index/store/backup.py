@@ -1,24 +1,24 @@
 """Backups: a consistent, verified copy of a data directory, taken while it may be written.
 
-The copy holds only the committed generation. It is pinned for the whole copy (see
-`generations.py`), so a concurrent commit can neither change nor remove it; the copy is written
-under a temporary name, verified against its manifest's checksums and invariants, and only then
-named in the destination's CURRENT. A copy interrupted at any point has no CURRENT, which
-`qiao verify` reports, and is never mistaken for a backup.
+The copy holds only what the committed manifest names: its segments, deletion marks and link
+overlays, and the manifest itself. The manifest is pinned for the whole copy (see
+`datadir.py`), so a concurrent commit cannot remove what is being copied; the copy is verified
+against the manifest's checksums and invariants, and only then named in the destination's
+CURRENT. A copy interrupted at any point has no CURRENT, which `qiao verify` reports, and is
+never mistaken for a backup.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import DataDirError
-from index.files import fsync_path, fsync_tree, write_atomic
-from index.store.current import CURRENT, TEMP_PREFIX, check_data_dir, pinned_generation
-from index.store.verify import verify_generation
+from index.files import fsync_tree, write_atomic
+from index.store.datadir import CURRENT, check_data_dir, pinned_manifest, referenced_files
+from index.store.verify import verify_manifest
 
 log = logging.getLogger(__name__)
 
@@ -44,44 +44,47 @@ def snapshot_data_dir(source: Path, dest: Path) -> SnapshotReport:
     """
     check_data_dir(source)
     _check_destination(source, dest)
-    with pinned_generation(source) as name:
-        if name is None:
+    with pinned_manifest(source) as manifest:
+        if manifest is None:
             raise DataDirError(f"{source} holds no committed index: nothing to snapshot")
-        copy = dest / f"{TEMP_PREFIX}{name[4:]}.copy"
         try:
             dest.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(source / name, copy)
-            fsync_tree(copy)
+            for rel in sorted(referenced_files(manifest)):
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if (source / rel).is_dir():
+                    shutil.copytree(source / rel, target)
+                else:
+                    shutil.copy2(source / rel, target)
+            fsync_tree(dest)
         except OSError as exc:
-            shutil.rmtree(copy, ignore_errors=True)
+            _empty(dest)
             raise DataDirError(
-                f"cannot copy {source / name} to {dest}: {exc.strerror or exc}; "
+                f"cannot copy {manifest.name} of {source} to {dest}: {exc.strerror or exc}; "
                 "free space or choose another destination"
             ) from exc
-    final = dest / name
-    report = verify_generation(copy)
+    report = verify_manifest(dest, manifest)
     if not report.ok:
-        shutil.rmtree(copy, ignore_errors=True)
+        _empty(dest)
         raise DataDirError(
-            f"the copy of {name} fails verification ({report.violations[0]}): "
+            f"the copy of {manifest.name} fails verification ({report.violations[0]}): "
             f"run `qiao verify {source}`"
         )
     try:
-        os.rename(copy, final)
-        fsync_path(dest)
-        write_atomic(dest / CURRENT, name + "\n")  # last: only a complete copy is ever named
+        write_atomic(dest / CURRENT, manifest.name + "\n")  # last: only a whole copy is named
     except OSError as exc:
         raise DataDirError(f"cannot finish the snapshot in {dest}: {exc.strerror or exc}") from exc
-    files = [p for p in final.rglob("*") if p.is_file()]
-    log.info("snapshot of %s written to %s", name, dest)
+    files = [p for p in dest.rglob("*") if p.is_file() and p.name != CURRENT]
+    log.info("snapshot of %s written to %s", manifest.name, dest)
     return SnapshotReport(
-        name,
-        dest,
-        len(files),
-        sum(p.stat().st_size for p in files),
-        report.documents,
-        report.passages,
+        manifest.name, dest, len(files), sum(p.stat().st_size for p in files),
+        report.documents, report.passages,
     )
+
+
+def _empty(dest: Path) -> None:
+    for child in dest.iterdir() if dest.is_dir() else []:
+        shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
 
 
 def _check_destination(source: Path, dest: Path) -> None:

@@ -1,36 +1,32 @@
 """Check every invariant of a data directory without trusting any of it.
 
-`verify_data_dir` opens the committed generation (pinned, so a concurrent commit cannot remove
-it) and reports each problem as a `Violation`: CURRENT naming a complete generation, manifest
-checksums, every file readable (a truncated FAISS or lexical file fails), one passage row per
-vector and per term list, FAISS and BM25 holding exactly the passage rows, documents whole
-(their text matches their content hash) and every span inside its document's text.
+`verify_data_dir` opens the committed manifest (pinned, so a concurrent commit cannot remove it)
+and reports each problem as a `Violation`: `CURRENT` naming a readable manifest; every file the
+manifest names present with its recorded checksum (deletion marks, link overlays, each
+segment's `segment.json`, and through it every file of the segment); in each segment, documents
+whole (text and metadata match the content hash), passages tiling their document's rows inside
+its text, sentences inside their passages, one vector per passage, postings consistent with row
+lengths, links inside their counterpart documents; deletion marks of the right shape and count;
+overlays naming live documents; and no document live twice.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 
-from index.codec import document_from_record
 from index.errors import QiaoError
-from index.indexes.backends import DENSE_FILE, open_dense_index, open_lexical_index
+from index.files import sha256_of
 from index.records import LANGS, Document
-from index.store.generation import (
-    CURRENT,
-    FORMAT_VERSION,
-    MANIFEST,
-    backends_of,
-    pinned_generation,
-    sha256_of,
-)
+from index.store.commit import read_overlay
+from index.store.datadir import CURRENT, pinned_manifest
+from index.store.manifest import DELETIONS, LINKS, MANIFESTS, SEGMENTS, Manifest
+from index.store.segment import SEGMENT_FILE, Segment, open_segment, read_segment_record
 
 T = TypeVar("T")
 
@@ -48,7 +44,7 @@ class Violation:
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """The generation checked (None if CURRENT names none), what it holds, what is wrong."""
+    """The manifest checked (None if CURRENT names none), what it holds, what is wrong."""
 
     generation: str | None
     documents: int = 0
@@ -61,248 +57,230 @@ class VerifyReport:
 
 
 def verify_data_dir(data_dir: Path) -> VerifyReport:
-    """Check the committed generation of `data_dir`; violations are empty when all holds."""
+    """Check the committed state of `data_dir`; violations are empty when all holds."""
     if not data_dir.is_dir():
         return VerifyReport(None, violations=[Violation(str(data_dir), "is not a directory")])
     try:
-        with pinned_generation(data_dir) as name:
-            if name is None:
+        with pinned_manifest(data_dir) as manifest:
+            if manifest is None:
                 problem = "is missing: the directory holds no committed index"
                 return VerifyReport(None, violations=[Violation(str(data_dir / CURRENT), problem)])
-            return verify_generation(data_dir / name)
+            return verify_manifest(data_dir, manifest)
     except QiaoError as exc:
         return VerifyReport(None, violations=[Violation(str(data_dir), str(exc))])
 
 
-def verify_generation(folder: Path) -> VerifyReport:
-    """Check one generation folder (see the module docstring for the invariants)."""
-    checks = _Checks(folder)
-    manifest = checks.attempt(MANIFEST, lambda: _json_object(folder / MANIFEST))
-    if manifest is None:
-        return VerifyReport(folder.name, violations=checks.violations)
-    if manifest.get("format") != FORMAT_VERSION:
-        checks.fail(MANIFEST, f"format {manifest.get('format')!r}, expected {FORMAT_VERSION}")
-        return VerifyReport(folder.name, violations=checks.violations)
-    _check_checksums(checks, manifest.get("files"))
-    dim = manifest.get("dim")
-    if not isinstance(dim, int) or dim <= 0:
-        checks.fail(MANIFEST, f"dim {dim!r} is not a positive integer")
-        return VerifyReport(folder.name, violations=checks.violations)
-
-    spans = checks.array("passages.npy", columns=2, integer=True)
-    n = len(spans) if spans is not None else None
-    checks.array("counterparts.npy", rows=n, columns=3)
-    vectors = checks.array("vectors.npy", rows=n, columns=dim, dtype=np.float32)
-    sentences = checks.array("sentences.npy", columns=3, integer=True)
-    s = len(sentences) if sentences is not None else None
-    checks.array("sentence_vectors.npy", rows=s, columns=dim, dtype=np.float32)
-    checks.term_lists("terms.jsonl", rows=n)
-    checks.term_lists("sentence_terms.jsonl", rows=s)
-    docs = _check_documents(checks, spans, sentences)
-    counts = manifest.get("counts", {})
-    for key, actual in (("documents", len(docs)), ("passages", n), ("sentences", s)):
-        if actual is not None and counts.get(key) != actual:
-            checks.fail(MANIFEST, f"counts.{key} is {counts.get(key)!r} but there are {actual}")
-    if n is not None:
-        _check_dense(checks, n, dim, vectors, manifest)
-        _check_lexical(checks, n, manifest)
-    return VerifyReport(folder.name, len(docs), n or 0, checks.violations)
-
-
 class _Checks:
-    """Collects violations for one generation folder; loaders return None after a violation."""
+    """Collects violations; `attempt` turns a failed load into one violation."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, root: Path) -> None:
+        self.root = root
         self.violations: list[Violation] = []
 
     def fail(self, rel: str, problem: str) -> None:
         one_line = " ".join(problem.split())  # library messages may span lines
-        self.violations.append(Violation(str(self.folder / rel), one_line))
+        self.violations.append(Violation(str(self.root / rel), one_line))
 
     def attempt(self, rel: str, load: Callable[[], T]) -> T | None:
-        # Damaged files fail in many ways (numpy, json, faiss, bm25s); each is one violation.
+        # Damaged files fail in many ways (numpy, json, faiss); each is one violation.
         try:
             return load()
         except (OSError, ValueError, KeyError, TypeError, RuntimeError, QiaoError) as exc:
             self.fail(rel, f"unreadable ({type(exc).__name__}: {exc})")
             return None
 
-    def array(
-        self,
-        rel: str,
-        *,
-        columns: int,
-        rows: int | None = None,
-        integer: bool = False,
-        dtype: type[np.generic] | None = None,
-    ) -> npt.NDArray[Any] | None:
-        array: npt.NDArray[Any] | None = self.attempt(
-            rel, lambda: np.load(self.folder / rel, allow_pickle=False)
-        )
-        if array is None:
-            return None
-        problem = None
-        if array.ndim != 2 or array.shape[1] != columns:
-            problem = f"shape {array.shape}, expected (rows, {columns})"
-        elif rows is not None and len(array) != rows:
-            problem = f"{len(array)} rows, but there are {rows} passages/sentences"
-        elif integer and not np.issubdtype(array.dtype, np.integer):
-            problem = f"dtype {array.dtype}, expected integers"
-        elif dtype is not None and array.dtype != dtype:
-            problem = f"dtype {array.dtype}, expected {np.dtype(dtype)}"
-        if problem:
-            self.fail(rel, problem)
-            return None
-        return array
-
-    def term_lists(self, rel: str, rows: int | None) -> None:
-        lines = self.attempt(rel, lambda: _jsonl(self.folder / rel))
-        if lines is None:
-            return
-        if rows is not None and len(lines) != rows:
-            self.fail(rel, f"{len(lines)} term lists, but there are {rows} rows")
-        if not all(isinstance(t, list) and all(isinstance(x, str) for x in t) for t in lines):
-            self.fail(rel, "a line is not a list of terms")
-
-
-def _json_object(path: Path) -> dict[str, Any]:
-    value = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    return value
-
-
-def _jsonl(path: Path) -> list[Any]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
-
-
-def _check_checksums(checks: _Checks, files: object) -> None:
-    if not isinstance(files, dict) or not files:
-        checks.fail(MANIFEST, "lists no files")
-        return
-    for rel, digest in sorted(files.items()):
-        path = checks.folder / rel
+    def checksum(self, rel: str, expected: str | None) -> bool:
+        path = self.root / rel
         if not path.is_file():
-            checks.fail(rel, "is missing")
-        elif checks.attempt(rel, functools.partial(sha256_of, path)) not in (digest, None):
-            checks.fail(rel, "checksum differs from the manifest (damaged or truncated)")
-    present = {str(p.relative_to(checks.folder)) for p in checks.folder.rglob("*") if p.is_file()}
-    for rel in sorted(present - set(files) - {MANIFEST}):
-        checks.fail(rel, "is not listed in the manifest")
+            self.fail(rel, "is missing")
+            return False
+        if expected is not None and self.attempt(rel, functools.partial(sha256_of, path)) \
+                not in (expected, None):
+            self.fail(rel, "checksum differs from the manifest (damaged or truncated)")
+            return False
+        return True
 
 
-def _check_documents(
-    checks: _Checks, spans: npt.NDArray[Any] | None, sentences: npt.NDArray[Any] | None
-) -> dict[str, tuple[Document, int]]:
-    """Each document whole and its rows/sentences exactly tiling the tables; doc_id → (doc,
-    passage count)."""
-    rel = "documents.jsonl"
-    records = checks.attempt(rel, lambda: _jsonl(checks.folder / rel))
-    docs: dict[str, tuple[Document, int]] = {}
-    if records is None:
-        return docs
-    next_row = next_sentence = 0
-    links: list[tuple[str, str]] = []  # (where, counterpart doc_id)
-    for line, rec in enumerate(records, start=1):
-        where = f"{rel}:{line}"
-        try:
-            doc = document_from_record(rec)
-            (row, count), (s_row, s_count) = rec["rows"], rec["sentences"]
-            content_hash, counterpart_doc = rec["content_hash"], rec["counterpart_doc"]
-        except (KeyError, TypeError, ValueError) as exc:
-            checks.fail(where, f"not a document record ({exc})")
-            return docs
-        if not isinstance(doc.text, str) or doc.lang not in LANGS:
-            checks.fail(where, "text is not a string or lang is not en/zh")
+def verify_manifest(data_dir: Path, manifest: Manifest) -> VerifyReport:
+    """Check everything `manifest` names (see the module docstring)."""
+    checks = _Checks(data_dir)
+    live: dict[str, str] = {}  # doc_id → where it is live
+    documents = passages = 0
+    opened: dict[str, tuple[Segment, Any]] = {}
+    for entry in manifest.segments:
+        rel = f"{SEGMENTS}/{entry.name}"
+        if not checks.checksum(f"{rel}/{SEGMENT_FILE}", entry.record_sha256):
             continue
-        if doc.doc_id in docs:
-            checks.fail(where, f"{doc.doc_id} appears twice")
-        if content_hash != doc.content_hash:
-            checks.fail(where, f"{doc.doc_id}: text and metadata do not match its content hash")
-        if (row, s_row) != (next_row, next_sentence) or count < 0 or s_count < 0:
-            checks.fail(where, f"{doc.doc_id}: rows/sentences do not continue the previous doc")
-        next_row, next_sentence = row + count, s_row + s_count
-        docs[doc.doc_id] = (doc, count)
-        own = spans[row : row + count] if spans is not None else None
-        if own is not None:
-            _check_spans(checks, where, doc, own, count)
-        if sentences is not None and own is not None:
-            _check_sentences(checks, where, doc, own, sentences[s_row : s_row + s_count])
-        if counterpart_doc is not None:
-            links.append((where, counterpart_doc))
-    if spans is not None and next_row != len(spans):
-        checks.fail(rel, f"documents cover {next_row} passage rows, passages.npy has {len(spans)}")
-    if sentences is not None and next_sentence != len(sentences):
-        checks.fail(rel, f"documents cover {next_sentence} sentences, there are {len(sentences)}")
-    for where, other in links:
-        if other not in docs:
-            checks.fail(where, f"counterpart {other} is not in the index")
-    return docs
+        record = checks.attempt(rel, functools.partial(read_segment_record, data_dir / rel))
+        if record is None:
+            continue
+        # Every file is checked (and reported), not only up to the first bad one.
+        intact = all([checks.checksum(f"{rel}/{name}", digest)
+                      for name, digest in sorted(record["files"].items())])
+        present = {p.name for p in (data_dir / rel).iterdir()}
+        for name in sorted(present - set(record["files"]) - {SEGMENT_FILE}):
+            checks.fail(f"{rel}/{name}", "is not listed in the segment's segment.json")
+        if not intact:
+            continue
+        segment = checks.attempt(rel, functools.partial(open_segment, data_dir / rel))
+        if segment is None:
+            continue
+        if (segment.n_docs, segment.n_rows, len(segment.sentences)) != (
+            entry.docs, entry.passages, entry.sentences
+        ):
+            checks.fail(rel, "holds other counts than the manifest records")
+            continue
+        deleted = _deletions(checks, data_dir, entry.deletions, entry.deleted_docs,
+                             manifest.checksums, segment)
+        opened[entry.name] = (segment, deleted)
+        _check_segment(checks, rel, segment, manifest.info.dim)
+        for doc, doc_id in enumerate(segment.doc_ids):
+            if deleted is not None and deleted[doc]:
+                continue
+            if doc_id in live:
+                checks.fail(rel, f"{doc_id} is live here and in {live[doc_id]}")
+            live[doc_id] = entry.name
+            documents += 1
+            passages += int(segment.doc_rows[doc, 1])
+    links = _overlays(checks, manifest, opened)
+    _check_links(checks, opened, links)
+    counts = manifest.documents, manifest.passages
+    if not checks.violations and counts != (documents, passages):
+        checks.fail(f"{MANIFESTS}/{manifest.name}.json",
+                    f"counts {counts} but the segments hold {(documents, passages)}")
+    return VerifyReport(manifest.name, documents, passages, checks.violations)
 
 
-def _check_spans(
-    checks: _Checks, where: str, doc: Document, own: npt.NDArray[Any], count: int
+def _deletions(
+    checks: _Checks, data_dir: Path, file: str | None, count: int,
+    checksums: dict[str, str], segment: Segment,
+) -> Any:
+    if file is None:
+        return None
+    rel = f"{DELETIONS}/{file}"
+    if not checks.checksum(rel, checksums.get(rel)):
+        return None
+    mask = checks.attempt(rel, lambda: np.load(data_dir / rel, allow_pickle=False))
+    if mask is None:
+        return None
+    if mask.dtype != np.bool_ or mask.shape != (segment.n_docs,):
+        checks.fail(rel, f"marks {mask.shape} {mask.dtype}, expected ({segment.n_docs},) bool")
+        return None
+    if int(mask.sum()) != count:
+        checks.fail(rel, f"marks {int(mask.sum())} documents, the manifest says {count}")
+    return mask
+
+
+def _check_segment(checks: _Checks, rel: str, segment: Segment, dim: int) -> None:
+    n, s = segment.n_rows, len(segment.sentences)
+    doc_rows = np.asarray(segment.doc_rows, np.int64)
+    if doc_rows.shape != (segment.n_docs, 2) or (
+        len(doc_rows) and (doc_rows[0, 0] != 0 or (np.cumsum(doc_rows[:, 1]) != np.append(
+            doc_rows[1:, 0], n)).any())
+    ):
+        checks.fail(rel, "documents' rows do not tile the passages")
+        return
+    if segment.dense.size != n or segment.dense.dim != dim:
+        checks.fail(rel, f"{segment.dense.size} vectors of dim {segment.dense.dim}, expected "
+                         f"{n} of dim {dim}")
+    if segment.sentence_vectors.shape != (s, dim):
+        checks.fail(rel, f"sentence vectors {segment.sentence_vectors.shape}, expected {(s, dim)}")
+    spans = np.asarray(segment.passage_sentences, np.int64)
+    if len(spans) and (spans[0, 0] != 0 or spans[-1, 1] != s or
+                       (spans[1:, 0] != spans[:-1, 1]).any() or (spans[:, 1] < spans[:, 0]).any()):
+        checks.fail(rel, "passages' sentence ranges do not tile the sentences")
+        return
+    postings = segment.postings
+    indptr = np.asarray(postings.indptr, np.int64)
+    rows = np.asarray(postings.rows, np.int64)
+    if (np.diff(indptr) < 0).any() or len(postings.lengths) != n or (rows >= n).any() or (
+        rows < 0).any():
+        checks.fail(rel, "postings are inconsistent with the passages")
+    elif not np.array_equal(np.bincount(rows, weights=postings.tfs, minlength=n).astype(np.int64),
+                            np.asarray(postings.lengths, np.int64)):
+        checks.fail(rel, "postings' term counts differ from the passages' lengths")
+    ptr = np.asarray(segment.sentence_term_ptr, np.int64)
+    if len(ptr) != s + 1 or (np.diff(ptr) < 0).any() or (
+        len(segment.sentence_term_ids) and int(np.max(segment.sentence_term_ids)) >=
+        len(postings.vocab)):
+        checks.fail(rel, "sentence terms are inconsistent")
+    for doc in range(segment.n_docs):
+        _check_document(checks, rel, segment, doc)
+
+
+def _check_document(checks: _Checks, rel: str, segment: Segment, doc: int) -> None:
+    where = f"{rel} {segment.doc_ids[doc]}"
+    try:
+        document = segment.document(doc)
+    except (UnicodeDecodeError, ValueError, IndexError) as exc:
+        checks.fail(rel, f"{segment.doc_ids[doc]}: text unreadable ({exc})")
+        return
+    if not isinstance(document, Document) or document.lang not in LANGS:
+        checks.fail(rel, f"{where}: not a document")
+    if segment.content_hash(doc) != document.content_hash:
+        checks.fail(rel, f"{segment.doc_ids[doc]}: text and metadata do not match its hash")
+    rows = segment.rows_of(doc)
+    spans = np.asarray(segment.passages[rows.start:rows.stop], np.int64)
+    if len(spans) and not ((spans[:, 0] >= 0).all() and (spans[:, 0] < spans[:, 1]).all()
+                           and int(spans[:, 1].max()) <= len(document.text)):
+        checks.fail(rel, f"{segment.doc_ids[doc]}: a passage span lies outside its text")
+        return
+    for row, (start, end) in zip(rows, spans.tolist(), strict=True):
+        first, stop = (int(x) for x in segment.passage_sentences[row])
+        sentences = np.asarray(segment.sentences[first:stop], np.int64)
+        if len(sentences) and not ((sentences[:, 0] >= start).all() and
+                                   (sentences[:, 1] <= end).all() and
+                                   (sentences[:, 0] < sentences[:, 1]).all()):
+            checks.fail(rel, f"{segment.doc_ids[doc]}: a sentence lies outside its passage")
+            return
+
+
+def _overlays(checks: _Checks, manifest: Manifest, opened: dict[str, tuple[Segment, Any]]
+              ) -> dict[tuple[str, int], Any]:
+    links: dict[tuple[str, int], Any] = {}
+    for overlay in manifest.overlays:
+        rel = f"{LINKS}/{overlay.file}"
+        if not checks.checksum(rel, manifest.checksums.get(rel)):
+            continue
+        found = checks.attempt(rel, functools.partial(read_overlay, checks.root / rel))
+        if found is None:
+            continue
+        for (seg, doc), value in found.items():
+            if seg not in overlay.segments:
+                checks.fail(rel, f"relinks a document of {seg}, which it does not name")
+            elif seg in opened:
+                segment = opened[seg][0]
+                if not 0 <= doc < segment.n_docs or len(value.ranges) != len(
+                    segment.rows_of(doc)
+                ):
+                    checks.fail(rel, f"entry for {seg} document {doc} does not fit it")
+                    continue
+            links[(seg, doc)] = value
+    return links
+
+
+def _check_links(
+    checks: _Checks, opened: dict[str, tuple[Segment, Any]],
+    overlays: dict[tuple[str, int], Any],
 ) -> None:
-    if len(own) != count:
-        checks.fail(where, f"{doc.doc_id}: {count} passages, but only {len(own)} rows remain")
-        return
-    starts, ends = own[:, 0], own[:, 1]
-    if len(own) and not ((starts >= 0).all() and (starts < ends).all()):
-        checks.fail(where, f"{doc.doc_id}: a passage span is empty or negative")
-    elif len(own) and int(ends.max()) > len(doc.text):
-        checks.fail(where, f"{doc.doc_id}: a passage span ends past the text ({len(doc.text)})")
-
-
-def _check_sentences(
-    checks: _Checks,
-    where: str,
-    doc: Document,
-    own: npt.NDArray[Any],
-    sentences: npt.NDArray[Any],
-) -> None:
-    if not len(sentences):
-        return
-    ordinal, start, end = sentences[:, 0], sentences[:, 1], sentences[:, 2]
-    if not ((ordinal >= 0).all() and (ordinal < len(own)).all()):
-        checks.fail(where, f"{doc.doc_id}: a sentence points at a passage it does not have")
-        return
-    inside = (own[ordinal, 0] <= start) & (start < end) & (end <= own[ordinal, 1])
-    if not inside.all():
-        checks.fail(where, f"{doc.doc_id}: a sentence span lies outside its passage")
-
-
-def _check_dense(
-    checks: _Checks, n: int, dim: int, vectors: npt.NDArray[Any] | None,
-    manifest: dict[str, Any],
-) -> None:
-    backend = backends_of(manifest)["dense"]
-    rel = DENSE_FILE.get(backend, "dense")
-    factory = str(manifest.get("dense_factory", "Flat"))
-    index = checks.attempt(rel, lambda: open_dense_index(checks.folder, factory, backend))
-    if index is None:
-        return
-    if index.size != n or index.dim != dim:
-        checks.fail(rel, f"{index.size} vectors of dim {index.dim}, expected {n} of dim {dim}")
-        return
-    stored = index.stored_vectors()
-    # Exact indexes keep the vectors themselves: they must be the passage vectors, in order.
-    if vectors is not None and stored is not None and not np.allclose(stored, vectors,
-                                                                      atol=1e-6):
-        checks.fail(rel, "vectors differ from vectors.npy (rows out of step)")
-
-
-def _check_lexical(checks: _Checks, n: int, manifest: dict[str, Any]) -> None:
-    rel = "lexical"
-    backend = backends_of(manifest)["lexical"]
-    lexical = checks.attempt(
-        rel, lambda: open_lexical_index(checks.folder / rel, backend, mmap=False)
-    )
-    if lexical is None:
-        return
-    if lexical.n_rows != n or lexical.n_live != n:
-        checks.fail(rel, f"{lexical.n_rows} rows ({lexical.n_live} live), expected {n} passages")
-        return
-    if not np.array_equal(lexical.live_rows(), np.arange(n)):
-        checks.fail(rel, "BM25 rows are not exactly the passage rows")
+    passages_of = {}
+    for segment, deleted in opened.values():
+        for doc, doc_id in enumerate(segment.doc_ids):
+            if deleted is None or not deleted[doc]:
+                passages_of[doc_id] = int(segment.doc_rows[doc, 1])
+    for name, (segment, deleted) in opened.items():
+        for doc in range(segment.n_docs):
+            if deleted is not None and deleted[doc]:
+                continue
+            links = overlays.get((name, doc)) or segment.links_of(doc)
+            if links.counterpart_doc is None:
+                continue
+            size = passages_of.get(links.counterpart_doc)
+            ranges = np.asarray(links.ranges)
+            used = ranges[ranges[:, 0] >= 0]
+            if size is None:
+                checks.fail(f"{SEGMENTS}/{name}", f"{segment.doc_ids[doc]}: counterpart "
+                            f"{links.counterpart_doc} is not in the index")
+            elif len(used) and not ((used[:, 0] < used[:, 1]).all() and used[:, 1].max() <= size):
+                checks.fail(f"{SEGMENTS}/{name}", f"{segment.doc_ids[doc]}: a link points "
+                            f"past {links.counterpart_doc}'s passages")

@@ -27,7 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("index.store",),
     ("index.search",),
     ("index.compose",),
-    ("index.view", "index.retriever", "index.answering", "index.eval"),
+    ("index.view", "index.writer"),
+    ("index.retriever", "index.answering", "index.eval"),
     ("index",),
 )
 

@@ -66,9 +66,10 @@ def test_dense_baseline_embeds_whole_passages(xquad_dir: Path, units: str) -> No
     bench = prepare_bench(xquad_dir, embedder, IndexSettings(embed_units=units))
     for index in ("both", "en", "zh"):
         snap = bench.dense_snapshots[index]
-        for seg in snap.segments.values():
-            texts = [embedding_text(seg.document, p) for p in seg.passages()]
-            np.testing.assert_allclose(seg.vectors, embedder.embed_passages(texts), atol=2e-3)
+        for key in snap.doc_index.values():
+            doc = snap.prepared(key)
+            texts = [embedding_text(doc.document, p) for p in doc.passages()]
+            np.testing.assert_allclose(doc.vectors, embedder.embed_passages(texts), atol=2e-3)
     same = bench.dense_snapshots is bench.snapshots
     assert same == (units == "passages+sentences")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import bm25s
@@ -14,9 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.errors import DataDirError
 from index.indexes.analyze import Analyzer
-from index.indexes.lexical import Bm25Index, LexicalIndex
+from index.indexes.lexical import Postings, SegmentTerms, bm25_top_k
 
 TEXTS = [
     "青浦区召开数字经济发展大会，推进长三角一体化。",  # 0
@@ -30,6 +30,41 @@ TEXTS = [
 ]
 
 
+class Segmented:
+    """The lexical index as search uses it: rows cut into segments of `per_segment`, each with
+    its own postings, `live` rows as left by deletions; a search combines the statistics of all
+    segments. Same answers whatever the cut: that is the exactness the store relies on."""
+
+    def __init__(self, docs: Sequence[Sequence[str]], live: np.ndarray | None = None,
+                 per_segment: int = 3, k1: float = 1.5, b: float = 0.75) -> None:
+        self.n = len(docs)
+        self.live = np.ones(self.n, bool) if live is None else np.asarray(live, bool)
+        self.cuts = list(range(0, self.n, per_segment)) + [self.n]
+        self.parts = [Postings.build(docs[a:z]) for a, z in pairwise(self.cuts)]
+        self.k1, self.b = k1, b
+        self.length = sum(len(d) for d, alive in zip(docs, self.live, strict=True) if alive)
+
+    def search(self, queries: Sequence[Sequence[str]], k: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.full((len(queries), k), -1, np.int64)
+        scores = np.zeros((len(queries), k), np.float32)
+        segments = [
+            SegmentTerms(p, self.live[a:z], None if allowed is None else allowed[a:z] &
+                         self.live[a:z])
+            for p, (a, z) in zip(self.parts, pairwise(self.cuts), strict=True)
+        ]
+        for q, query in enumerate(queries):
+            found: dict[int, float] = {}
+            for (a, _), (r, s) in zip(pairwise(self.cuts), bm25_top_k(
+                segments, query, k, int(self.live.sum()), self.length, k1=self.k1, b=self.b,
+            ), strict=True):
+                found.update(zip((a + r).tolist(), s.tolist(), strict=True))
+            best = sorted(found.items(), key=lambda item: (-item[1], item[0]))[:k]
+            rows[q, : len(best)] = [r for r, _ in best]
+            scores[q, : len(best)] = [s for _, s in best]
+        return rows, scores
+
+
 @pytest.fixture(scope="module")
 def analyzer() -> Analyzer:
     return Analyzer()
@@ -41,8 +76,8 @@ def doc_terms(analyzer: Analyzer) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def index(doc_terms: list[list[str]]) -> Bm25Index:
-    return Bm25Index.build(doc_terms, np.ones(len(doc_terms), dtype=bool))
+def index(doc_terms: list[list[str]]) -> Segmented:
+    return Segmented(doc_terms)
 
 
 def returned(rows: np.ndarray) -> list[int]:
@@ -76,7 +111,7 @@ def reference_scores(
 
 
 def test_chinese_term_matches_exactly_the_documents_containing_it(
-    index: Bm25Index, analyzer: Analyzer
+    index: Segmented, analyzer: Analyzer
 ) -> None:
     for word in ["虹桥", "青浦", "浦东", "书记", "新区", "会议"]:
         assert analyzer.terms(word) == [word]  # one term, so no sub-word can match elsewhere
@@ -87,7 +122,7 @@ def test_chinese_term_matches_exactly_the_documents_containing_it(
 
 
 def test_documents_with_the_whole_compound_outrank_those_with_a_part(
-    index: Bm25Index, analyzer: Analyzer
+    index: Segmented, analyzer: Analyzer
 ) -> None:
     # Search mode indexes 青浦区 as 青浦 + 青浦区, so a 青浦-only document still matches, lower.
     # Doc 3's "青浦区委书记" segments as 青浦 / 区委书记: it too has only the part.
@@ -96,7 +131,7 @@ def test_documents_with_the_whole_compound_outrank_those_with_a_part(
 
 
 def test_a_name_missing_from_the_dictionary_still_finds_its_document(
-    index: Bm25Index, analyzer: Analyzer
+    index: Segmented, analyzer: Analyzer
 ) -> None:
     # Without jieba's HMM guesser an unknown name falls apart into characters, which still match.
     rows, _ = index.search([analyzer.terms("徐建")], k=len(TEXTS))
@@ -104,7 +139,7 @@ def test_a_name_missing_from_the_dictionary_still_finds_its_document(
 
 
 def test_query_qingpu_does_not_match_a_document_about_pudong_only(
-    index: Bm25Index, analyzer: Analyzer
+    index: Segmented, analyzer: Analyzer
 ) -> None:
     rows, _ = index.search([analyzer.terms("青浦")], k=len(TEXTS))
     assert 1 not in returned(rows[0])
@@ -112,12 +147,12 @@ def test_query_qingpu_does_not_match_a_document_about_pudong_only(
     assert returned(rows[0]) == [7, 2]  # two mentions outrank one
 
 
-def test_english_query_matches_other_inflections(index: Bm25Index, analyzer: Analyzer) -> None:
+def test_english_query_matches_other_inflections(index: Segmented, analyzer: Analyzer) -> None:
     rows, _ = index.search([analyzer.terms("developing")], k=len(TEXTS))
     assert set(returned(rows[0])) == {4, 5}  # "developing", "Development ... develops"
 
 
-def test_stop_words_neither_match_nor_change_scores(index: Bm25Index, analyzer: Analyzer) -> None:
+def test_stop_words_neither_match_nor_change_scores(index: Segmented, analyzer: Analyzer) -> None:
     rows, scores = index.search(
         [analyzer.terms("the of and it is"), analyzer.terms("the Pudong"), ["pudong"]], k=3
     )
@@ -127,14 +162,14 @@ def test_stop_words_neither_match_nor_change_scores(index: Bm25Index, analyzer: 
 
 
 def test_mixed_language_query_ranks_the_document_matching_both_first(
-    index: Bm25Index, analyzer: Analyzer
+    index: Segmented, analyzer: Analyzer
 ) -> None:
     rows, _ = index.search([analyzer.terms("Hongqiao 虹桥 hub")], k=len(TEXTS))
     assert returned(rows[0])[0] in {5, 7}
     assert set(returned(rows[0])) == {2, 5, 7}
 
 
-def test_results_are_padded_and_never_include_zero_scores(index: Bm25Index) -> None:
+def test_results_are_padded_and_never_include_zero_scores(index: Segmented) -> None:
     rows, scores = index.search([["pudong"], ["no-such-term"], []], k=5)
     assert rows.shape == scores.shape == (3, 5)
     assert rows.dtype == np.int64 and scores.dtype == np.float32
@@ -142,13 +177,13 @@ def test_results_are_padded_and_never_include_zero_scores(index: Bm25Index) -> N
     assert (rows[1:] == -1).all() and (scores[1:] == 0).all()
 
 
-def test_k_larger_than_the_corpus_is_padded(index: Bm25Index) -> None:
+def test_k_larger_than_the_corpus_is_padded(index: Segmented) -> None:
     rows, _ = index.search([["虹桥"]], k=50)
     assert returned(rows[0]) == [7, 2] and (rows[0, 2:] == -1).all()
 
 
 def test_batch_search_equals_searching_one_query_at_a_time(
-    index: Bm25Index, analyzer: Analyzer
+    index: Segmented, analyzer: Analyzer
 ) -> None:
     queries = [analyzer.terms(q) for q in ["青浦 digital", "虹桥", "", "policy 政策", "zzz"] * 30]
     rows, scores = index.search(queries, k=4)
@@ -161,8 +196,7 @@ def test_batch_search_equals_searching_one_query_at_a_time(
 def test_tombstoned_rows_are_never_returned_nor_counted(doc_terms: list[list[str]]) -> None:
     live = np.ones(len(doc_terms), dtype=bool)
     live[[2, 7]] = False  # both 虹桥 documents
-    tombstoned = Bm25Index.build(doc_terms, live)
-    assert tombstoned.n_rows == len(doc_terms) and tombstoned.n_live == len(doc_terms) - 2
+    tombstoned = Segmented(doc_terms, live)
     queries = [terms for terms in doc_terms] + [["虹桥"], ["hongqiao"]]
     rows, _ = tombstoned.search(queries, k=len(doc_terms))
     assert not set(rows.ravel().tolist()) & {2, 7}
@@ -170,7 +204,7 @@ def test_tombstoned_rows_are_never_returned_nor_counted(doc_terms: list[list[str
     # Statistics are those of a corpus without the tombstones: same scores as an index that
     # never had them (whose rows are renumbered).
     kept = np.flatnonzero(live)
-    compact = Bm25Index.build([doc_terms[i] for i in kept], np.ones(len(kept), dtype=bool))
+    compact = Segmented([doc_terms[i] for i in kept], per_segment=len(doc_terms))
     compact_rows, compact_scores = compact.search(queries, k=len(doc_terms))
     _, scores = tombstoned.search(queries, k=len(doc_terms))
     np.testing.assert_array_equal(
@@ -180,7 +214,7 @@ def test_tombstoned_rows_are_never_returned_nor_counted(doc_terms: list[list[str
 
 
 def test_allowed_mask_restricts_results_without_changing_scores(
-    index: Bm25Index, analyzer: Analyzer
+    index: Segmented, analyzer: Analyzer
 ) -> None:
     query = [analyzer.terms("青浦 Qingpu 虹桥 Hongqiao")]
     all_rows, all_scores = index.search(query, k=len(TEXTS))
@@ -195,7 +229,7 @@ def test_allowed_mask_restricts_results_without_changing_scores(
     assert (nothing == -1).all()
 
 
-def test_scores_match_a_brute_force_bm25(index: Bm25Index, doc_terms: list[list[str]]) -> None:
+def test_scores_match_a_brute_force_bm25(index: Segmented, doc_terms: list[list[str]]) -> None:
     queries = [["青浦", "虹桥", "虹桥"], ["develop", "qingpu"], ["政策", "polici", "浦东新区"]]
     rows, scores = index.search(queries, k=len(doc_terms))
     live = np.ones(len(doc_terms), dtype=bool)
@@ -226,7 +260,8 @@ def test_search_equals_brute_force_bm25_for_any_corpus_and_masks(
     allowed = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
     query = data.draw(st.lists(st.sampled_from("abcdefghz"), max_size=5))
     k = data.draw(st.integers(min_value=1, max_value=n + 2))
-    idx = Bm25Index.build(docs, live, k1=k1, b=b)
+    per_segment = data.draw(st.integers(min_value=1, max_value=n))
+    idx = Segmented(docs, live, per_segment=per_segment, k1=k1, b=b)
     rows, scores = idx.search([query], k=k, allowed=allowed)
 
     expected = np.zeros(n)
@@ -245,9 +280,9 @@ def test_search_equals_brute_force_bm25_for_any_corpus_and_masks(
     assert (rows[0][len(got) :] == -1).all() and (scores[0][len(got) :] == 0).all()
 
 
-def test_vectorised_build_equals_bm25s_own_index() -> None:
+def test_scores_equal_bm25s_own_index() -> None:
     docs = [["a", "b", "a"], ["b", "c"], ["c", "c", "c", "d"], ["a"], ["e", "b", "d", "d"]]
-    ours = Bm25Index.build(docs, np.ones(len(docs), dtype=bool), k1=1.2, b=0.6)
+    ours = Segmented(docs, per_segment=2, k1=1.2, b=0.6)
     theirs = bm25s.BM25(k1=1.2, b=0.6, method="lucene")
     theirs.index(docs, show_progress=False)
     for query in [["a"], ["b", "d"], ["c", "a", "e"], ["d", "d"]]:
@@ -259,77 +294,60 @@ def test_vectorised_build_equals_bm25s_own_index() -> None:
 
 def test_ties_are_broken_by_lower_row() -> None:
     docs = [["x"], ["y"], ["x"], ["x"], ["y"], ["x"]]
-    idx = Bm25Index.build(docs, np.ones(len(docs), dtype=bool))
-    rows, scores = idx.search([["x"]], k=3)
+    rows, scores = Segmented(docs, per_segment=4).search([["x"]], k=3)
     assert returned(rows[0]) == [0, 2, 3]
     assert scores[0][0] == scores[0][1] == scores[0][2] > 0
 
 
-@pytest.mark.parametrize("mmap", [True, False])
-def test_save_and_load_round_trip_gives_identical_results(
-    index: Bm25Index, analyzer: Analyzer, tmp_path: Path, mmap: bool
-) -> None:
-    queries = [analyzer.terms(q) for q in ["青浦区", "Hongqiao 虹桥", "developing policy", "zzz"]]
-    index.save(tmp_path)
-    loaded = Bm25Index.load(tmp_path, mmap=mmap)
-    assert loaded.n_rows == index.n_rows and loaded.vocabulary_size == index.vocabulary_size
-    allowed = np.arange(len(TEXTS)) % 2 == 0
-    for mask in (None, allowed):
-        expected = index.search(queries, k=5, allowed=mask)
-        got = loaded.search(queries, k=5, allowed=mask)
-        np.testing.assert_array_equal(got[0], expected[0])
-        np.testing.assert_array_equal(got[1], expected[1])
+def test_postings_round_trip_through_plain_files(doc_terms: list[list[str]], tmp_path: Path
+                                                 ) -> None:
+    built = Postings.build(doc_terms, extra_terms=["仅句子"])
+    built.save(tmp_path)
+    loaded = Postings.load(tmp_path)
+    assert list(loaded.vocab) == list(built.vocab) and loaded.term_id("仅句子") is not None
+    for name in ("indptr", "rows", "tfs", "lengths"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(built, name))
+    assert loaded.lengths.tolist() == [len(t) for t in doc_terms]
     # Plain files only: every array opens without pickle, the rest is JSON.
     for path in tmp_path.rglob("*"):
         if path.suffix == ".npy":
             np.load(path, allow_pickle=False)
-        elif path.is_file():
+        else:
             assert path.suffix == ".json", path
 
 
-def test_saved_tombstones_survive_a_round_trip(doc_terms: list[list[str]], tmp_path: Path) -> None:
-    live = np.ones(len(doc_terms), dtype=bool)
-    live[7] = False
-    Bm25Index.build(doc_terms, live).save(tmp_path)
-    rows, _ = Bm25Index.load(tmp_path).search([["虹桥"]], k=len(doc_terms))
-    assert returned(rows[0]) == [2]
+def test_merged_postings_equal_postings_built_from_the_kept_rows(
+    doc_terms: list[list[str]]
+) -> None:
+    first, second = doc_terms[:5], doc_terms[5:]
+    drop = {1, 6}  # one row of each part is gone
+    maps, row = [], 0
+    for offset, part in ((0, first), (5, second)):
+        new = np.full(len(part), -1, np.int64)
+        for i in range(len(part)):
+            if offset + i not in drop:
+                new[i] = row
+                row += 1
+        maps.append(new)
+    merged = Postings.merge([(Postings.build(first), maps[0]), (Postings.build(second),
+                                                                maps[1])])
+    kept = [t for i, t in enumerate(doc_terms) if i not in drop]
+    direct = Postings.build(kept)
+    assert merged.lengths.tolist() == direct.lengths.tolist()
+    for term in direct.vocab:
+        got = merged.postings(merged.term_id(term))  # type: ignore[arg-type]
+        want = direct.postings(direct.term_id(term))  # type: ignore[arg-type]
+        assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
 
 
-def test_index_without_live_terms_finds_nothing_and_round_trips(tmp_path: Path) -> None:
-    cases: list[tuple[list[list[str]], list[bool]]] = [
-        ([["a"], ["b"]], [False, False]),
-        ([[], []], [True, True]),
-        ([], []),
-    ]
-    for docs, live in cases:
-        idx = Bm25Index.build(docs, np.array(live, dtype=bool))
-        rows, _ = idx.search([["a"], ["b"]], k=2)
+def test_load_refuses_inconsistent_postings(doc_terms: list[list[str]], tmp_path: Path) -> None:
+    Postings.build(doc_terms).save(tmp_path)
+    (tmp_path / "vocab.json").write_text('["only"]', encoding="utf-8")
+    with pytest.raises(ValueError, match="inconsistent"):
+        Postings.load(tmp_path)
+
+
+def test_nothing_to_search_finds_nothing() -> None:
+    for docs in ([["a"], ["b"]], [[], []]):
+        rows, _ = Segmented(docs, np.zeros(len(docs), bool)).search([["a"], ["b"]], k=2)
         assert (rows == -1).all()
-        idx.save(tmp_path / str(len(docs)) / str(live[0] if live else ""))
-        loaded = Bm25Index.load(tmp_path / str(len(docs)) / str(live[0] if live else ""))
-        assert loaded.n_rows == len(docs)
-        assert (loaded.search([["a"]], k=1)[0] == -1).all()
-
-
-def test_load_refuses_a_missing_or_corrupt_index(index: Bm25Index, tmp_path: Path) -> None:
-    with pytest.raises(DataDirError, match="rebuild"):
-        Bm25Index.load(tmp_path / "absent")
-    index.save(tmp_path / "ok")
-    (tmp_path / "ok" / "rows.npy").write_bytes(b"not numpy")
-    with pytest.raises(DataDirError, match="rebuild"):
-        Bm25Index.load(tmp_path / "ok")
-
-
-def test_bad_arguments_are_refused(index: Bm25Index) -> None:
-    with pytest.raises(ValueError, match="live"):
-        Bm25Index.build([["a"], ["b"]], np.ones(3, dtype=bool))
-    with pytest.raises(ValueError, match="live"):
-        Bm25Index.build([["a"]], np.ones(1, dtype=np.int64))
-    with pytest.raises(ValueError, match="allowed"):
-        index.search([["a"]], k=1, allowed=np.ones(3, dtype=bool))
-    with pytest.raises(ValueError, match="k must be"):
-        index.search([["a"]], k=0)
-
-
-def test_bm25_index_satisfies_the_lexical_index_protocol(index: Bm25Index) -> None:
-    assert isinstance(index, LexicalIndex)

@@ -11,6 +11,7 @@ import pytest
 
 from index.records import Document, PreparedDocument
 from index.search.rank import Filters, SearchParams, search_rows
+from index.store.manifest import BuildInfo
 from index.store.snapshot import Snapshot
 
 DIM = 8
@@ -59,7 +60,7 @@ def snapshot() -> Snapshot:
         "r.en": prepared(en, 0, [["ferri", "timet"], ["bridg", "open"], ["park", "hour"]], "r.zh"),
         "r.zh": prepared(zh, 3, [["渡轮", "时刻表"], ["大桥", "通车"], ["公园", "开放"]], "r.en"),
     }
-    return Snapshot.build(docs, DIM, "Flat", 1)
+    return Snapshot.from_prepared(list(docs.values()), BuildInfo("test", DIM, {}, ""), 1 << 30)
 
 
 def rank(snapshot: Snapshot, vector: np.ndarray, terms: list[str], query_lang: str,

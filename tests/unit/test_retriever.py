@@ -13,7 +13,7 @@ from index.indexes.analyze import Analyzer
 from index.records import Document, Hit
 from index.retriever import Retriever
 from index.search.rank import Filters
-from index.store.generation import current_generation
+from index.store.datadir import current_name
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
 
@@ -92,13 +92,14 @@ def test_reingest_replaces_passages_without_stale_vectors(
     assert all(h.doc_id != "library.en" for h in stale)
     total = sum(len(tiny_retriever.passages(d.doc_id)) for d in tiny_retriever.documents())
     snapshot = tiny_retriever._current()
-    assert snapshot.dense.size == total == snapshot.n_rows
+    assert total == snapshot.n_live == int(snapshot.live.sum())
+    assert sum(s.dense.size for s in snapshot.segments) == snapshot.n_rows
     passages = tiny_retriever.passages("library.en")
     assert passages and all(new.text[p.start : p.end] == p.text for p in passages)
     assert "shark" in passages[0].text and "Tickets" in passages[-1].text
     reopened = open_retriever(tiny_retriever.data_dir, fake_embedder, analyzer)
     assert reopened.document("library.en") == new
-    assert reopened._current().dense.size == total
+    assert reopened._current().n_live == total
 
 
 def test_lexical_search_never_returns_replaced_text(
@@ -137,19 +138,23 @@ def test_reopen_with_other_model_is_refused(tiny_retriever: Retriever, analyzer:
 def test_failed_commit_leaves_previous_state(
     tiny_retriever: Retriever, tiny_docs: list[Document], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import index.store.generation
+    import index.store.commit
 
-    generation = current_generation(tiny_retriever.data_dir)
+    generation = current_name(tiny_retriever.data_dir)
+    before = sorted(p.relative_to(tiny_retriever.data_dir) for p in
+                    tiny_retriever.data_dir.rglob("*"))
 
     def disk_full(*_: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(index.store.generation, "_write_generation", disk_full)
+    monkeypatch.setattr(index.store.commit, "write_segment", disk_full)
     doc = replace(tiny_docs[0], text="changed text")
     with pytest.raises(OSError):
         tiny_retriever.upsert([doc])
-    assert current_generation(tiny_retriever.data_dir) == generation
-    assert [p.name for p in tiny_retriever.data_dir.iterdir() if p.name.startswith(".gen")] == []
+    assert current_name(tiny_retriever.data_dir) == generation
+    after = sorted(p.relative_to(tiny_retriever.data_dir) for p in
+                   tiny_retriever.data_dir.rglob("*"))
+    assert after == before  # nothing of the attempt is left
     monkeypatch.undo()
     assert tiny_retriever.document(tiny_docs[0].doc_id) == tiny_docs[0]
 
@@ -174,8 +179,8 @@ def test_pooled_sentence_vectors_give_exact_answers(
         tmp_path / "pooled", fake_embedder, analyzer, embed_units="passages"
     )
     retriever.upsert(tiny_docs)
-    snapshot = retriever._current()
-    assert len(snapshot.sentence_vectors) == len(snapshot.sentence_spans) > 0
+    [segment] = retriever._current().segments
+    assert len(segment.sentence_vectors) == len(segment.sentences) > 0
     hits = retriever.search("plastic waste Dianshan Lake", k=5)
     assert hits[0].answer is not None and "Dianshan" in hits[0].answer.text
     assert_spans_exact(retriever, hits)

@@ -1,0 +1,63 @@
+"""Counterpart links of a release: its two language versions aligned, written onto both.
+
+Sentences are aligned (see `index.align`), then projected onto passages; passage-level beads
+land a passage off where the versions break paragraphs differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+import numpy.typing as npt
+
+from index.align import align_passages, counterpart_ranges, project_sentence_beads
+from index.records import LANGS, PreparedDocument
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def without_counterparts(doc: PreparedDocument) -> PreparedDocument:
+    return replace(doc, counterparts=np.full((len(doc.spans), 3), -1.0), counterpart_doc=None)
+
+
+def realign_releases(
+    docs: Mapping[str, PreparedDocument], release_ids: set[str]
+) -> dict[str, PreparedDocument]:
+    """`docs` with the counterpart links of every document of the given releases recomputed:
+    a release with one version in each language gets them aligned, any other gets none."""
+    out = dict(docs)
+    by_release: dict[str, dict[str, list[PreparedDocument]]] = {}
+    for doc in docs.values():
+        if doc.document.release_id in release_ids:
+            langs = by_release.setdefault(doc.document.release_id, {})
+            langs.setdefault(doc.document.lang, []).append(doc)
+    for langs in by_release.values():
+        for versions in langs.values():
+            for doc in versions:
+                out[doc.doc_id] = without_counterparts(doc)
+        if not all(lang in langs for lang in LANGS):
+            continue
+        # One version per language is the norm; with several, the first by doc_id is aligned.
+        en = min(langs["en"], key=lambda d: d.doc_id)
+        zh = min(langs["zh"], key=lambda d: d.doc_id)
+        cp_en, cp_zh = counterparts(en, zh)
+        out[en.doc_id] = replace(en, counterparts=cp_en, counterpart_doc=zh.doc_id)
+        out[zh.doc_id] = replace(zh, counterparts=cp_zh, counterpart_doc=en.doc_id)
+    return out
+
+
+def counterparts(en: PreparedDocument, zh: PreparedDocument) -> tuple[FloatArray, FloatArray]:
+    """Counterpart ranges for both versions: sentences are aligned, then projected onto
+    passages."""
+    one_each = len(en.spans) == len(zh.spans) == 1  # nothing to choose between
+    if one_each or not len(en.sentence_spans) or not len(zh.sentence_spans):
+        beads = align_passages(en.vectors, zh.vectors)
+        return counterpart_ranges(beads, len(en.spans), len(zh.spans))
+    sent_beads = align_passages(en.sentence_vectors, zh.sentence_vectors)
+    en_s, zh_s = en.sentence_spans, zh.sentence_spans
+    return project_sentence_beads(
+        sent_beads, en_s[:, 0], zh_s[:, 0], en_s[:, 2] - en_s[:, 1], zh_s[:, 2] - zh_s[:, 1],
+        len(en.spans), len(zh.spans),
+    )
