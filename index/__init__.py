@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from index.ingest.prepare import passages_for
     from index.ingest.read import (
         SUPPORTED_SUFFIXES,
+        PathReader,
         Problem,
         documents_from_files,
         documents_from_records,
@@ -124,7 +125,8 @@ _HOMES: dict[str, str] = {
     ),
     # reading documents
     **dict.fromkeys(
-        ("SUPPORTED_SUFFIXES", "Problem", "documents_from_files", "documents_from_records",
+        ("SUPPORTED_SUFFIXES", "PathReader", "Problem", "documents_from_files",
+         "documents_from_records",
          "read_paths", "validate_id"),
         "index.ingest.read",
     ),
@@ -198,6 +200,7 @@ __all__ = [
     "ModelError",
     "ModelInfo",
     "Passage",
+    "PathReader",
     "Problem",
     "QiaoError",
     "Release",

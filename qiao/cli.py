@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from index import IndexSettings, QiaoError, load_index_settings
+from index import Document, IndexSettings, QiaoError, load_index_settings
 
 if TYPE_CHECKING:
     from index import Retriever
@@ -145,16 +146,23 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest.")],
     data_dir: DataDir = None,
     rebuild: Annotated[bool, typer.Option(help="Start a new index (drops everything).")] = False,
+    batch: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Documents per commit (default: $QIAO_INGEST_BATCH_DOCS or 1000).")] = None,
 ) -> None:
-    """Add or replace documents (.txt .md .html .jsonl); unchanged ones are skipped."""
-    from index import Retriever, read_paths
+    """Add or replace documents (.txt .md .html .jsonl); unchanged ones are skipped.
+
+    Commits every batch of documents as it goes: what was committed stays if the ingest is
+    stopped, and running it again skips it."""
+    import shutil
+
+    from index import PathReader, Retriever, UpsertReport, has_index
+    from qiao.progress import IngestProgress
 
     settings = _settings(data_dir)
-    documents, problems = read_paths(paths)
-    for problem in problems:
-        where = f"{problem.path}:{problem.line}" if problem.line else problem.path
-        err.print(f"[yellow]skipped[/] {where}: {problem.message}", highlight=False,
-                  soft_wrap=True)
+    if batch is not None and batch < 1:
+        raise QiaoError(f"--batch must be at least 1, got {batch}")
+    fresh_dir = not settings.data_dir.exists()
+    reader = PathReader.open(paths)
     retriever = Retriever.open(settings=settings, fresh=rebuild)
     if changes := ([] if rebuild else retriever.chunker_changes()):
         err.print(
@@ -164,15 +172,44 @@ def ingest(
             highlight=False,
             soft_wrap=True,
         )
-    with _progress("embedding (texts)") as progress:
-        write = retriever.rebuild if rebuild else retriever.upsert
-        report = write(documents, progress=progress)
+    totals = UpsertReport()
+
+    def documents() -> Iterator[Document]:
+        for document in reader.documents():
+            progress.files_read(reader.done)
+            yield document
+        progress.files_read(reader.done)
+
+    try:
+        with IngestProgress(err, len(reader.files)) as progress:
+            if rebuild:
+                totals = retriever.rebuild(documents(), batch_docs=batch,
+                                           progress=progress.embedded)
+            else:
+                for report in retriever.upsert_many(documents(), batch_docs=batch,
+                                                    progress=progress.embedded):
+                    totals.added.extend(report.added)
+                    totals.replaced.extend(report.replaced)
+                    totals.unchanged.extend(report.unchanged)
+                    totals.passage_counts.update(report.passage_counts)
+                    progress.committed()
+    except BaseException:
+        # A first ingest that committed nothing leaves no half-made data directory behind.
+        if fresh_dir and not has_index(settings.data_dir):
+            shutil.rmtree(settings.data_dir, ignore_errors=True)
+        raise
+    for problem in reader.problems:
+        where = f"{problem.path}:{problem.line}" if problem.line else problem.path
+        err.print(f"[yellow]skipped[/] {where}: {escape(problem.message)}", highlight=False,
+                  soft_wrap=True)
+    passages = sum(totals.passage_counts.values())
     out.print(
-        f"{len(report.added)} added, {len(report.replaced)} replaced, "
-        f"{len(report.unchanged)} unchanged, {len(problems)} skipped; "
-        f"{report.passages} passages embedded → {settings.data_dir}"
+        f"{len(totals.added)} added, {len(totals.replaced)} replaced, "
+        f"{len(totals.unchanged)} unchanged, {len(reader.problems)} skipped; "
+        f"{passages} passages embedded → {settings.data_dir}",
+        highlight=False, soft_wrap=True,
     )
-    if problems:
+    if reader.problems:
         raise typer.Exit(1)
 
 

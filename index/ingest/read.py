@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -43,6 +44,7 @@ from index.records import Document
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "SUPPORTED_SUFFIXES",
+    "PathReader",
     "Problem",
     "documents_from_files",
     "documents_from_records",
@@ -197,25 +199,19 @@ def _read_file(label: str, files: _Files) -> tuple[list[tuple[Document, int | No
     return [(document, None)], []
 
 
-def _read_files(
-    labels: Sequence[str], sidecar_labels: Sequence[str], files: _Files,
-    problems: list[Problem], progress: Progress | None,
-) -> tuple[list[Document], list[Problem]]:
-    """Read every document file; the later of two documents with one doc_id wins (the earlier
-    is reported); a sidecar that no document claimed is reported."""
-    chosen: dict[str, tuple[Document, str, int | None]] = {}
-    for done, label in enumerate(labels, start=1):
-        try:
-            found, file_problems = _read_file(label, files)
-        except Rejected as err:
-            found, file_problems = [], [Problem(label, err.line, str(err))]
-        except OSError as err:
-            found, file_problems = [], [Problem(label, None, f"cannot read: {err.strerror}")]
-        problems.extend(file_problems)
-        for document, line in found:
-            _keep_later(chosen, document, label, line, problems)
-        if progress is not None:
-            progress(done, len(labels))
+def _read_each(label: str, files: _Files) -> tuple[list[tuple[Document, int | None]],
+                                                   list[Problem]]:
+    """One file's documents (with their JSONL lines) and problems; never raises."""
+    try:
+        return _read_file(label, files)
+    except Rejected as err:
+        return [], [Problem(label, err.line, str(err))]
+    except OSError as err:
+        return [], [Problem(label, None, f"cannot read: {err.strerror}")]
+
+
+def _unclaimed(sidecar_labels: Sequence[str], files: _Files) -> list[Problem]:
+    problems = []
     for label in sidecar_labels:
         if not files.is_claimed(label):
             base = PurePath(label).name[: -len(SIDECAR_SUFFIX)]
@@ -224,6 +220,24 @@ def _read_files(
                 f"{base}.en.EXT / {base}.zh.EXT, or remove it"
             )
             problems.append(Problem(label, None, message))
+    return problems
+
+
+def _read_files(
+    labels: Sequence[str], sidecar_labels: Sequence[str], files: _Files,
+    problems: list[Problem], progress: Progress | None,
+) -> tuple[list[Document], list[Problem]]:
+    """Read every document file; the later of two documents with one doc_id wins (the earlier
+    is reported); a sidecar that no document claimed is reported."""
+    chosen: dict[str, tuple[Document, str, int | None]] = {}
+    for done, label in enumerate(labels, start=1):
+        found, file_problems = _read_each(label, files)
+        problems.extend(file_problems)
+        for document, line in found:
+            _keep_later(chosen, document, label, line, problems)
+        if progress is not None:
+            progress(done, len(labels))
+    problems.extend(_unclaimed(sidecar_labels, files))
     log.debug("read %d files: %d documents, %d problems", len(labels), len(chosen),
               len(problems))
     return [document for document, _, _ in chosen.values()], problems
@@ -348,3 +362,40 @@ def read_paths(
     reader = _Files(lambda label: _read_disk_file(Path(label), max_bytes), read_sidecar,
                     os.path.realpath)
     return _read_files(documents, sidecars, reader, problems, progress)
+
+
+@dataclass
+class PathReader:
+    """Files and directories on disk, read one file at a time: for an ingest too large to
+    hold in memory. `files` is known at once (the walk); `documents()` yields each valid
+    document as its file is read, and `problems` fills as files are read (sidecars no
+    document claimed are added once the iteration ends). A doc_id that comes twice is
+    upserted twice, the later winning."""
+
+    files: list[str]
+    problems: list[Problem]
+    _sidecars: list[str]
+    _reader: _Files
+    done: int = 0
+
+    @classmethod
+    def open(cls, paths: Sequence[Path], *, max_bytes: int = DEFAULT_MAX_BYTES) -> PathReader:
+        labels, problems = _collect(paths)
+        documents, sidecars, unsupported = _sorted_out(labels)
+
+        def read_sidecar(label: str) -> bytes | None:
+            path = Path(label)
+            return _read_disk_file(path, max_bytes) if path.is_file() else None
+
+        reader = _Files(lambda label: _read_disk_file(Path(label), max_bytes), read_sidecar,
+                        os.path.realpath)
+        return cls(documents, problems + unsupported, sidecars, reader)
+
+    def documents(self) -> Iterator[Document]:
+        for label in self.files:
+            found, problems = _read_each(label, self._reader)
+            self.problems.extend(problems)
+            self.done += 1
+            for document, _ in found:
+                yield document
+        self.problems.extend(_unclaimed(self._sidecars, self._reader))

@@ -112,10 +112,14 @@ def commit(
     for folder in (SEGMENTS, DELETIONS, LINKS, MANIFESTS):
         (data_dir / folder).mkdir(parents=True, exist_ok=True)
     generation = max(base.generation if base else 0, latest_generation(data_dir)) + 1
+    written: list[Path] = []  # what this commit wrote, removed if it fails before the switch
     try:
-        return _commit(data_dir, base, opened, change, info, generation, switch)
-    except OSError as exc:
-        if isinstance(exc, QiaoError):
+        return _commit(data_dir, base, opened, change, info, generation, switch, written)
+    except BaseException as exc:
+        if not (data_dir / CURRENT).exists() or _current_is_not(data_dir, generation):
+            for path in reversed(written):
+                _discard(path)
+        if not isinstance(exc, OSError) or isinstance(exc, QiaoError):
             raise
         raise CommitFailed(
             f"cannot write to {data_dir}: {_reason(exc, data_dir)}; nothing was changed — "
@@ -123,24 +127,40 @@ def commit(
         ) from exc
 
 
+def _current_is_not(data_dir: Path, generation: int) -> bool:
+    try:
+        named = (data_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except OSError:
+        return True
+    return named != f"manifest-{generation:06d}"
+
+
+def _discard(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _commit(
     data_dir: Path, base: Manifest | None, opened: Mapping[str, tuple[Segment, Mask | None]],
-    change: Change, info: BuildInfo, generation: int, switch: bool,
+    change: Change, info: BuildInfo, generation: int, switch: bool, written: list[Path],
 ) -> tuple[Manifest, list[str]]:
     checksums = dict(base.checksums) if base else {}
     before = list(base.segments if base else ())
     added: list[str] = []
-    written = []
+    new_entries = []
     for segment in change.add:
         name = f"seg-{next_segment_number(data_dir):06d}"
-        written.append(_write_segment(data_dir, name, segment))
+        written.append(data_dir / SEGMENTS / name)
+        new_entries.append(_write_segment(data_dir, name, segment))
         added.append(name)
     # Segments replace merged ones where the first of them was (documents keep their order
     # roughly); others go last.
-    at = next((i for i, e in enumerate(before) if e.name in change.drop), len(before))
+    first = next((i for i, e in enumerate(before) if e.name in change.drop), len(before))
     kept = [e for e in before if e.name not in change.drop]
-    at = sum(1 for e in before[:at] if e.name not in change.drop)
-    entries = kept[:at] + written + kept[at:]
+    at = sum(1 for e in before[:first] if e.name not in change.drop)
+    entries = kept[:at] + new_entries + kept[at:]
     _step("deletions")
     for i, entry in enumerate(entries):
         marks = change.delete.get(entry.name)
@@ -150,11 +170,12 @@ def _commit(
         mask = np.zeros(entry.docs, bool) if previous is None else previous.copy()
         mask[np.asarray(marks, np.int64)] = True
         file = f"{entry.name}.del-{generation:06d}.npy"
+        written.append(data_dir / DELETIONS / file)
         checksums[f"{DELETIONS}/{file}"] = _write_array(data_dir / DELETIONS / file, mask)
         entries[i] = replace(entry, deletions=file, deleted_docs=int(mask.sum()),
                              deleted_passages=int(np.asarray(segment.doc_rows[:, 1])[mask].sum()))
     # A segment whose every document is deleted leaves the manifest at once.
-    entries = [e for e in entries if e.deleted_docs < e.docs or e.docs == 0 and e.name in added]
+    entries = [e for e in entries if e.deleted_docs < e.docs or (e.docs == 0 and e.name in added)]
     names = {e.name for e in entries}
     # An overlay stays while a segment it relinks is live (merges fold links into segments).
     overlays = [o for o in (base.overlays if base else ()) if names.intersection(o.segments)]
@@ -162,6 +183,7 @@ def _commit(
     if change.links:
         file = f"links-{generation:06d}.json"
         path = data_dir / LINKS / file
+        written.append(path)
         write_atomic(path, json.dumps(_overlay_json(change.links)))
         checksums[f"{LINKS}/{file}"] = sha256_of(path)
         overlays.append(Overlay(file, tuple(sorted({seg for seg, _ in change.links}))))
@@ -173,6 +195,7 @@ def _commit(
         versions=_library_versions(),
     )
     _step("manifest")
+    written.append(manifest_path(data_dir, manifest.name))
     write_atomic(manifest_path(data_dir, manifest.name),
                  json.dumps(manifest.to_json(), indent=1, ensure_ascii=False))
     if switch:

@@ -242,9 +242,9 @@ def release_list(
     view: IndexView, date_from: dt.date | None, date_to: dt.date | None, query: str | None
 ) -> ReleaseList:
     """Releases with their language versions, newest first; with `query`, most relevant first."""
-    releases = view.releases(date_from, date_to, query)
-    return ReleaseList(total=len(releases),
-                       releases=[ReleaseItem.of(r) for r in releases[:RELEASES_MAX]])
+    ids = view.release_ids(date_from, date_to, query)
+    shown = [view.release(r) for r in ids[:RELEASES_MAX]]
+    return ReleaseList(total=len(ids), releases=[ReleaseItem.of(r) for r in shown if r])
 
 
 def releases_text(listing: ReleaseList) -> str:

@@ -67,10 +67,10 @@ async def list_documents(
     view = retriever.view()
 
     def page() -> DocumentPage:
-        found = view.documents(lang, release_id)
+        total, found = view.document_page(lang, release_id, offset, limit)
         return DocumentPage(
-            total=len(found), offset=offset, limit=limit,
-            documents=[DocumentSummary.of(d) for d in found[offset : offset + limit]],
+            total=total, offset=offset, limit=limit,
+            documents=[DocumentSummary.of(d) for d in found],
         )
 
     return await state.read(page)

@@ -17,11 +17,12 @@ from index.indexes.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
 from index.store.backup import snapshot_data_dir
-from index.store.generation import CURRENT
+from index.store.datadir import CURRENT
 from index.store.verify import verify_data_dir
 from qiao import cli
 from tests.conftest import open_retriever
 from tests.fakes import FakeEmbedder
+from tests.reliability.conftest import segment_folder
 
 
 def doc_set(retriever: Retriever) -> dict[str, str]:
@@ -33,7 +34,7 @@ def test_snapshot_opens_as_an_identical_index(
 ) -> None:
     report = snapshot_data_dir(committed.data_dir, tmp_path / "backup")
     assert report.generation == committed.generation
-    assert report.documents == len(committed.documents()) and report.files > 10
+    assert report.documents == len(committed.documents()) and report.files >= 20
     assert verify_data_dir(tmp_path / "backup").violations == []
     copy = open_retriever(tmp_path / "backup", fake_embedder, analyzer)
     assert doc_set(copy) == doc_set(committed)
@@ -102,8 +103,7 @@ def test_an_interrupted_snapshot_leaves_nothing_that_looks_like_a_backup(
 
 
 def test_a_damaged_source_is_not_copied(committed: Retriever, tmp_path: Path) -> None:
-    assert committed.generation is not None
-    faiss_file = committed.data_dir / committed.generation / "dense.faiss"
+    faiss_file = segment_folder(committed) / "dense.faiss"
     faiss_file.write_bytes(faiss_file.read_bytes()[:100])
     with pytest.raises(DataDirError, match="fails verification"):
         snapshot_data_dir(committed.data_dir, tmp_path / "backup")

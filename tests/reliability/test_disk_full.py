@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 import index.model.load
-import index.store.generation
 from index.indexes.analyze import Analyzer
 from index.records import Document
 from index.retriever import Retriever
-from index.store.generation import WRITE_STEPS, CommitFailed, current_generation
+from index.store.commit import WRITE_STEPS, CommitFailed, set_write_step_hook
+from index.store.datadir import current_name
 from index.store.verify import verify_data_dir
 from qiao import cli
 from tests.conftest import open_retriever
@@ -35,12 +35,15 @@ def disk_full_at(step: str) -> object:
     return hook
 
 
-def assert_old_state_intact(retriever: Retriever, generation: str, docs: list[Document]) -> None:
+def files(data_dir: Path) -> list[str]:
+    return sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*"))
+
+
+def assert_old_state_intact(retriever: Retriever, generation: str, docs: list[Document],
+                            before: list[str]) -> None:
     data_dir = retriever.data_dir
-    assert current_generation(data_dir) == generation
-    assert sorted(p.name for p in data_dir.iterdir() if p.name.startswith((".gen", ".trash"))) == []
-    assert not (data_dir / ".CURRENT.tmp").exists()
-    assert [p.name for p in data_dir.iterdir() if p.name.startswith("gen-")] == [generation]
+    assert current_name(data_dir) == generation
+    assert files(data_dir) == before  # nothing of the attempt is left
     assert verify_data_dir(data_dir).violations == []
     reopened = open_retriever(data_dir, FakeEmbedder(), Analyzer())
     assert {d.doc_id: d for d in reopened.documents()} == {d.doc_id: d for d in docs}
@@ -52,11 +55,14 @@ def test_disk_full_at_each_write_step_keeps_the_old_state(
 ) -> None:
     generation = committed.generation
     assert generation is not None
-    monkeypatch.setattr(index.store.generation, "_on_write_step", disk_full_at(step))
-    with pytest.raises(CommitFailed, match="No space left on device; nothing was changed"):
-        committed.upsert([replace(tiny_docs[0], text="A new text that never lands.")])
-    monkeypatch.setattr(index.store.generation, "_on_write_step", None)
-    assert_old_state_intact(committed, generation, tiny_docs)
+    before = files(committed.data_dir)
+    set_write_step_hook(disk_full_at(step))
+    try:
+        with pytest.raises(CommitFailed, match="No space left on device; nothing was changed"):
+            committed.upsert([replace(tiny_docs[0], text="A new text that never lands.")])
+    finally:
+        set_write_step_hook(None)
+    assert_old_state_intact(committed, generation, tiny_docs, before)
     assert committed.document(tiny_docs[0].doc_id) == tiny_docs[0]
     committed.upsert([replace(tiny_docs[0], text="Space is back.")])  # the next commit works
     assert verify_data_dir(committed.data_dir).violations == []
@@ -72,8 +78,11 @@ def test_disk_full_gives_one_line_at_the_cli(
     runner = CliRunner()
     assert runner.invoke(cli.app, ["ingest", str(note), "--data-dir", str(data)]).exit_code == 0
     note.write_text("Ferries cross the river every ten minutes.\n")
-    monkeypatch.setattr(index.store.generation, "_on_write_step", disk_full_at("dense"))
-    result = runner.invoke(cli.app, ["ingest", str(note), "--data-dir", str(data)])
+    set_write_step_hook(disk_full_at("segment"))
+    try:
+        result = runner.invoke(cli.app, ["ingest", str(note), "--data-dir", str(data)])
+    finally:
+        set_write_step_hook(None)
     assert result.exit_code == 1
     # (the transient progress bar leaves an empty line behind)
     assert result.output.strip().startswith("error: cannot write to ")
@@ -107,10 +116,11 @@ def test_a_really_full_tmpfs_keeps_the_old_state(
     retriever.upsert(tiny_docs)
     generation = retriever.generation
     assert generation is not None
+    before = files(retriever.data_dir)
     big = [
         Document(f"big-{i}.en", f"big-{i}", "en", f"Big {i}", f"Line {i} of a long report. " * 900)
         for i in range(12)
     ]
     with pytest.raises(CommitFailed, match="No space left on device"):
         retriever.upsert(big)
-    assert_old_state_intact(retriever, generation, tiny_docs)
+    assert_old_state_intact(retriever, generation, tiny_docs, before)

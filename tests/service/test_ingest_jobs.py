@@ -140,7 +140,7 @@ def test_waiting_ingests_share_one_commit_and_each_gets_its_own_report(
 
 def generation_number(name: str | None) -> int:
     assert name is not None
-    return int(name.removeprefix("gen-"))
+    return int(name.removeprefix("manifest-"))
 
 
 def test_a_group_keeps_submission_order_across_versions_and_deletes(

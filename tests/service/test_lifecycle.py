@@ -54,7 +54,7 @@ def test_healthz_answers_while_loading_and_readyz_turns_200_when_loaded(
         ready = client.get("/readyz").json()
         assert ready == {"status": "ready", "model": "fake-hash-64", "dim": 64, "documents": 5,
                          "passages": ready["passages"], "releases": 3,
-                         "generation": "gen-000001"}
+                         "generation": "manifest-000001"}
         results = client.post("/v1/search", json={"query": "metro"}).json()["results"]
         assert results[0]["doc_id"].startswith("metro-line")
 

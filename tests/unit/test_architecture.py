@@ -195,6 +195,7 @@ def test_public_names_resolve() -> None:
 
     missing = [name for name in index.__all__ if getattr(index, name, None) is None]
     assert missing == []
+    assert sorted(index.__all__) == sorted(index._HOMES)
 
 
 def test_the_stdio_mcp_server_does_not_load_the_web_stack() -> None:
