@@ -52,8 +52,6 @@ class IngestProgress:
             self._bar.__enter__()
             self._task = self._bar.add_task("ingest", total=max(self._total_files, 1),
                                             detail="reading files, loading the model…")
-        else:
-            self._console.print(f"ingest: {self._total_files} files to read", highlight=False)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,

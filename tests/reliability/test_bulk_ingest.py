@@ -37,7 +37,8 @@ class CountingEmbedder(FakeEmbedder):
 
 def corpus(n: int) -> list[Document]:
     return [
-        Document(f"r{i:03d}.{lang}", f"r{i:03d}", lang, f"Notice {i}" if lang == "en" else f"通知{i}",
+        Document(f"r{i:03d}.{lang}", f"r{i:03d}", lang,
+                 f"Notice {i}" if lang == "en" else f"通知{i}",
                  f"The ferry {i} runs every {i % 7 + 2} minutes. Tickets cost {i} yuan."
                  if lang == "en" else f"{i}号渡轮每{i % 7 + 2}分钟一班。票价{i}元。")
         for i in range(n // 2) for lang in ("en", "zh")
