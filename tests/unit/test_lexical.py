@@ -39,7 +39,7 @@ class Segmented:
                  per_segment: int = 3, k1: float = 1.5, b: float = 0.75) -> None:
         self.n = len(docs)
         self.live = np.ones(self.n, bool) if live is None else np.asarray(live, bool)
-        self.cuts = list(range(0, self.n, per_segment)) + [self.n]
+        self.cuts = [*range(0, self.n, per_segment), self.n]
         self.parts = [Postings.build(docs[a:z]) for a, z in pairwise(self.cuts)]
         self.k1, self.b = k1, b
         self.length = sum(len(d) for d, alive in zip(docs, self.live, strict=True) if alive)
