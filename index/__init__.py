@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from index.indexes.analyze import Analyzer
     from index.ingest.chunk import embedding_text
     from index.ingest.langdetect import detect_lang
-    from index.ingest.prepare import passages_for
+    from index.ingest.prepare import passages_for, prepare_segments
     from index.ingest.read import (
         SUPPORTED_SUFFIXES,
         PathReader,
@@ -79,6 +79,7 @@ if TYPE_CHECKING:
         Hit,
         Lang,
         Passage,
+        PreparedDocument,
         SearchResults,
         Span,
     )
@@ -94,7 +95,8 @@ if TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     # records
     **dict.fromkeys(
-        ("LANGS", "Counterpart", "Document", "Hit", "Lang", "Passage", "SearchResults", "Span"),
+        ("LANGS", "Counterpart", "Document", "Hit", "Lang", "Passage", "PreparedDocument",
+         "SearchResults", "Span"),
         "index.records",
     ),
     # errors
@@ -133,6 +135,7 @@ _HOMES: dict[str, str] = {
     "detect_lang": "index.ingest.langdetect",
     "embedding_text": "index.ingest.chunk",
     "passages_for": "index.ingest.prepare",
+    "prepare_segments": "index.ingest.prepare",
     "document_record": "index.codec",
     "document_from_record": "index.codec",
     "Analyzer": "index.indexes.analyze",
@@ -201,6 +204,7 @@ __all__ = [
     "ModelInfo",
     "Passage",
     "PathReader",
+    "PreparedDocument",
     "Problem",
     "QiaoError",
     "Release",
@@ -242,6 +246,7 @@ __all__ = [
     "prepare_bench",
     "prepare_model",
     "prepare_model_files",
+    "prepare_segments",
     "read_paths",
     "run_bench",
     "set_write_step_hook",

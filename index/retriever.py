@@ -239,12 +239,24 @@ class Retriever:
         every touched release are recomputed. Small segments are merged afterwards when the
         merge policy asks for it.
         """
+        return self._upsert(documents, self._preparer(progress))
+
+    def upsert_prepared(self, prepared: Sequence[PreparedDocument]) -> UpsertReport:
+        """Upsert documents already prepared (chunked, embedded and analysed elsewhere, e.g. by
+        ingest workers, or a benchmark's synthetic archive): one commit, as `upsert`. They must
+        come from the configured model and analyser."""
+        by_id = {p.doc_id: p for p in prepared}
+
+        def given(docs: list[Document]) -> list[PreparedDocument]:
+            return [by_id[doc.doc_id] for doc in docs]
+
+        return self._upsert([p.document for p in prepared], given)
+
+    def _upsert(self, documents: Sequence[Document], prepare: Prepare) -> UpsertReport:
         with self._write_lock, write_lock(self.data_dir):
             self.reload()
-            report, state = upsert(
-                self._state(), documents, self._preparer(progress), self._info_for_write,
-                self.settings.ann_min_passages,
-            )
+            report, state = upsert(self._state(), documents, prepare, self._info_for_write,
+                                   self.settings.ann_min_passages)
             self._adopt(state)
             if state.manifest is not None and (report.added or report.replaced):
                 log.info("committed %s: %d documents, %d passages", state.manifest.name,

@@ -16,9 +16,10 @@ import numpy as np
 from index.embed import Matrix
 from index.errors import EmptyInput, QiaoError
 from index.records import LANGS, Counterpart, Document, Lang, Passage, SearchResults
+from index.search.fuse import top_rows
 from index.search.hits import counterpart_of, hits_for
 from index.search.queries import QueryEncoder
-from index.search.rank import MODES, Filters, Mode, SearchParams, search_rows
+from index.search.rank import MODES, Filters, Mode, SearchParams, dense_lists, search_rows
 from index.store.snapshot import Snapshot
 
 MAX_K = 100
@@ -118,6 +119,20 @@ class IndexView:
             )
             for i, r in enumerate(ranked)
         ]
+
+    def nearest(self, vectors: Matrix, k: int = 10, exact: bool = False) -> list[list[str]]:
+        """The passage_ids of the k nearest passage vectors of each query vector, by the index's
+        own (approximate, for large segments) search, or `exact`ly: comparing the two measures
+        the approximate search's recall."""
+        snapshot = self._snapshot
+        found = []
+        for line in dense_lists(snapshot, vectors, None, k, exact):
+            ids = []
+            for row, _ in top_rows(line, k):
+                key, ordinal = snapshot.key_of_row(row)
+                ids.append(f"{snapshot.segments[key[0]].doc_ids[key[1]]}#{ordinal}")
+            found.append(ids)
+        return found
 
     # -- documents ---------------------------------------------------------------------------
 

@@ -47,17 +47,11 @@ class DenseIndex(Protocol):
         """True when every search is exact (no approximate neighbour search)."""
         ...
 
-    def search(self, queries: Matrix, k: int, allowed: Mask | None = None) -> tuple[Rows, Scores]:
+    def search(self, queries: Matrix, k: int, allowed: Mask | None = None,
+               exact: bool = False) -> tuple[Rows, Scores]:
         """Top-k rows per query among `allowed` rows (a mask over all rows); padding is row -1,
-        score -inf."""
+        score -inf. `exact` forces an exhaustive search (to measure an index's recall)."""
         ...
-
-    def _search_rows(self, queries: Matrix, k: int, rows: Rows) -> tuple[Rows, Scores]:
-        """Exact top-k among `rows` only."""
-        k = min(k, len(rows))
-        scores = np.asarray(queries, np.float32) @ self.vectors(rows).T
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return rows[top], np.take_along_axis(scores, top, axis=1).astype(np.float32)
 
     def vectors(self, rows: Rows) -> Matrix:
         """The stored vectors of `rows`, in that order."""
@@ -138,8 +132,14 @@ class FaissDense:
     def exact(self) -> bool:
         return not isinstance(self._index, faiss.IndexIVF)
 
-    def search(self, queries: Matrix, k: int, allowed: Mask | None = None) -> tuple[Rows, Scores]:
+    def search(self, queries: Matrix, k: int, allowed: Mask | None = None,
+               exact: bool = False) -> tuple[Rows, Scores]:
+        """Top-k rows per query among `allowed` rows; padding is row -1, score -inf. `exact`
+        forces an exhaustive search of an approximate index (to measure its recall)."""
         n = len(queries)
+        if exact and not self.exact and self.size:
+            rows = np.arange(self.size) if allowed is None else np.flatnonzero(allowed)
+            return self._search_rows(queries, k, rows)
         k = max(1, min(k, self.size)) if self.size else 0
         if k == 0 or n == 0 or (allowed is not None and not allowed.any()):
             width = max(k, 1)
@@ -159,12 +159,21 @@ class FaissDense:
         scores = np.where(rows < 0, -np.inf, scores).astype(np.float32)
         return rows.astype(np.int64), scores
 
-    def _search_rows(self, queries: Matrix, k: int, rows: Rows) -> tuple[Rows, Scores]:
-        """Exact top-k among `rows` only."""
+    def _search_rows(self, queries: Matrix, k: int, rows: Rows,
+                     chunk: int = 50_000) -> tuple[Rows, Scores]:
+        """Exact top-k among `rows` only (their vectors read a chunk at a time)."""
         k = min(k, len(rows))
-        scores = np.asarray(queries, np.float32) @ self.vectors(rows).T
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return rows[top], np.take_along_axis(scores, top, axis=1).astype(np.float32)
+        best_rows = np.zeros((len(queries), 0), np.int64)
+        best_scores = np.zeros((len(queries), 0), np.float32)
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            scores = np.asarray(queries, np.float32) @ self.vectors(part).T
+            cand_rows = np.concatenate([best_rows, np.broadcast_to(part, scores.shape)], axis=1)
+            cand_scores = np.concatenate([best_scores, scores], axis=1)
+            top = np.argsort(-cand_scores, axis=1, kind="stable")[:, :k]
+            best_rows = np.take_along_axis(cand_rows, top, axis=1)
+            best_scores = np.take_along_axis(cand_scores, top, axis=1)
+        return best_rows.astype(np.int64), best_scores.astype(np.float32)
 
     def vectors(self, rows: Rows) -> Matrix:
         if not len(rows):

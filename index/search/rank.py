@@ -76,9 +76,10 @@ def _per_segment(snapshot: Snapshot, mask: Mask | None) -> list[Mask | None]:
 
 
 def dense_lists(
-    snapshot: Snapshot, vectors: Matrix, mask: Mask | None, k: int
+    snapshot: Snapshot, vectors: Matrix, mask: Mask | None, k: int, exact: bool = False
 ) -> list[dict[int, float]]:
-    """Per query, the k best rows by passage vector: each segment's top k, merged."""
+    """Per query, the k best rows by passage vector: each segment's top k, merged. `exact`
+    searches approximate segments exhaustively (to measure their recall)."""
     n = len(vectors)
     merged: list[dict[int, float]] = [{} for _ in range(n)]
     for i, (segment, allowed) in enumerate(
@@ -86,7 +87,7 @@ def dense_lists(
     ):
         if allowed is not None and not allowed.any():
             continue
-        rows, scores = segment.dense.search(vectors, k, allowed)
+        rows, scores = segment.dense.search(vectors, k, allowed, exact)
         base = int(snapshot.base[i])
         for q in range(n):
             line = merged[q]
