@@ -286,7 +286,7 @@ class Harness:
         landed = bytes(self.where[:64]).decode().strip()
         killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         label = "unkilled" if plan is None else f"{plan.step or 'random'}#{plan.occurrence}"
-        events = [json.loads(line) for line in self.log_path.read_text().splitlines()]
+        events = read_events(self.log_path)
         errors = [e["error"] for e in events if "error" in e]
         if errors:
             self.report.violations.append(f"{label}: the child failed: {errors[0]}")
@@ -398,6 +398,18 @@ class Harness:
             self.report.violations.append(
                 f"after a clean commit the directory holds {leftovers(self.data_dir)} and "
                 f"manifests {manifests}")
+
+
+def read_events(path: Path) -> list[dict[str, DocSet]]:
+    """The child's log. A kill can cut its last line short (a write of several pages stops at a
+    page when a fatal signal is pending): that line was not reported, and is left out."""
+    events = []
+    for line in path.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return events
 
 
 def listing(data_dir: Path) -> list[str]:

@@ -13,6 +13,7 @@ from index.ingest.chunk import chunk_document, embedding_text, title_context
 from index.ingest.sentences import sentence_spans
 from index.ingest.textview import clean_view
 from index.records import Document, Passage, PreparedDocument
+from index.vectors import round_trip
 
 Progress = Callable[[int, int], None]  # (done, total) in texts embedded: passages or sentences
 
@@ -189,9 +190,9 @@ def prepare_segments(
         ]
     )
 
-    # Sentence vectors are stored in half precision (cosines move by < 1e-3); rounding them here
-    # makes a fresh document score exactly as it will once read back from its segment.
-    sentence_vectors = sentence_vectors.astype(np.float16).astype(np.float32)
+    # Sentence vectors are stored in 8 bits (see index.vectors); rounding them here makes a
+    # fresh document score exactly as it will once read back from its segment.
+    sentence_vectors = round_trip(sentence_vectors)
     segments: list[PreparedDocument] = []
     row = srow = 0
     for (doc, ps), sents in zip(chunked, sentences, strict=True):

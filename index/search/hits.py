@@ -26,7 +26,7 @@ def answer_span(
     first, end = (int(x) for x in segment.passage_sentences[local])
     if end <= first:
         return None
-    scores = np.asarray(segment.sentence_vectors[first:end], np.float32) @ query_vector
+    scores = segment.sentence_matrix(slice(first, end)) @ query_vector
     if query_terms:
         ids = {i for t in query_terms if (i := segment.postings.term_id(t)) is not None}
         overlap = np.array([

@@ -135,7 +135,7 @@ def best_sentence_scores(
         if not has.any():
             continue
         index = np.concatenate([np.arange(a, b) for a, b in spans[has]])
-        sims = np.asarray(segment.sentence_vectors[index], np.float32) @ vector
+        sims = segment.sentence_matrix(index) @ vector
         starts = np.concatenate([[0], np.cumsum(counts[has])[:-1]])
         best = np.maximum.reduceat(sims, starts)
         out.update(zip(wanted[own][has].tolist(), best.tolist(), strict=True))

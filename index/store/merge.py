@@ -139,7 +139,8 @@ def merge_segments(
         passages=gather("passages", rows_of).astype(np.int32),
         passage_sentences=np.column_stack([ends - counts, ends]).astype(np.int32),
         sentences=gather("sentences", sentences_of).astype(np.int32),
-        sentence_vectors=gather("sentence_vectors", sentences_of).astype(np.float16),
+        sentence_vectors=gather("sentence_vectors", sentences_of).astype(np.int8),
+        sentence_scales=gather("sentence_scales", sentences_of).astype(np.float32),
         sentence_term_ptr=ptr,
         sentence_term_ids=ids,
         links=np.concatenate([link.ranges for link in doc_links]).astype(np.float32)

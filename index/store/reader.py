@@ -36,8 +36,7 @@ def open_snapshot(
         if manifest is None:
             return None
         try:
-            with _LOAD_LOCK:
-                snapshot = snapshot_of(data_dir, manifest, reuse or {})
+            snapshot = snapshot_of(data_dir, manifest, reuse or {})
         except (OSError, ValueError, KeyError, IndexError, RuntimeError) as exc:
             # RuntimeError: FAISS's reader on a damaged file.
             raise DataDirError(
@@ -49,6 +48,11 @@ def open_snapshot(
 
 def snapshot_of(data_dir: Path, manifest: Manifest, reuse: Mapping[str, Segment]) -> Snapshot:
     """The manifest's state, opening the segments `reuse` does not hold."""
+    with _LOAD_LOCK:
+        return _snapshot_of(data_dir, manifest, reuse)
+
+
+def _snapshot_of(data_dir: Path, manifest: Manifest, reuse: Mapping[str, Segment]) -> Snapshot:
     segments: list[Segment] = []
     deleted: list[Mask | None] = []
     for entry in manifest.segments:

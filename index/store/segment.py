@@ -11,7 +11,8 @@ Files of `segments/seg-000007/` (all plain NumPy, JSON and FAISS files; no pickl
     passages.npy            (rows, 2) int32: start, end (code-point offsets into the text)
     passage_sentences.npy   (rows, 2) int32: first sentence, end
     sentences.npy           (sentences, 2) int32: start, end (code-point offsets)
-    sentence_vectors.npy    (sentences, dim) float16 (cosines move by < 1e-3)
+    sentence_vectors.npy, sentence_scales.npy   (sentences, dim) int8 and (sentences,) float32
+                            (see index.vectors)
     sentence_term_ptr.npy, sentence_term_ids.npy   each sentence's distinct terms (CSR, vocab ids)
     links.npy               (rows, 3) float32: counterpart passages [first, end) and score
     dense.faiss             the passage vectors (exact, or IVF for large segments)
@@ -39,6 +40,7 @@ from index.files import sha256_of
 from index.indexes.dense import DENSE_FILE, DenseIndex, FaissDense
 from index.indexes.lexical import Postings
 from index.records import LANGS, Document, Lang, Passage, PreparedDocument
+from index.vectors import dequantize, quantize
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
@@ -47,7 +49,8 @@ F32 = npt.NDArray[np.float32]
 SEGMENT_FILE = "segment.json"
 SEGMENT_FORMAT = 1
 _ARRAYS = ("hashes", "text_offsets", "doc_rows", "passages", "passage_sentences", "sentences",
-           "sentence_vectors", "sentence_term_ptr", "sentence_term_ids", "links")
+           "sentence_vectors", "sentence_scales", "sentence_term_ptr", "sentence_term_ids",
+           "links")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,8 @@ class Segment:
     passages: I32
     passage_sentences: I32
     sentences: I32
-    sentence_vectors: npt.NDArray[np.float16]
+    sentence_vectors: npt.NDArray[np.int8]
+    sentence_scales: F32
     sentence_term_ptr: I64
     sentence_term_ids: I32
     links: F32
@@ -154,6 +158,11 @@ class Segment:
         rows = self.rows_of(i)
         return DocLinks(self.counterpart_docs[i], np.asarray(self.links[rows.start:rows.stop]))
 
+    def sentence_matrix(self, index: I64 | slice) -> F32:
+        """The sentence vectors at `index` (rows or a slice), as float32."""
+        return dequantize(np.asarray(self.sentence_vectors[index]),
+                          np.asarray(self.sentence_scales[index]))
+
     def sentence_terms(self, sentence: int) -> I32:
         return self.sentence_term_ids[self.sentence_term_ptr[sentence]:
                                       self.sentence_term_ptr[sentence + 1]]
@@ -175,7 +184,7 @@ class Segment:
             sentence_spans=np.column_stack(
                 [sentence_rows, np.asarray(self.sentences[first_s:end_s], np.int64)]
             ).astype(np.int64).reshape(-1, 3),
-            sentence_vectors=np.asarray(self.sentence_vectors[first_s:end_s], np.float32),
+            sentence_vectors=self.sentence_matrix(slice(first_s, end_s)),
             sentence_terms=(),
             counterparts=own.ranges.astype(np.float64),
             counterpart_doc=own.counterpart_doc,
@@ -204,7 +213,7 @@ def build_segment(name: str, docs: Sequence[PreparedDocument], dim: int,
         if len(ends) else np.zeros((0, 2), np.int32)
     sentences = _stack([d.sentence_spans[:, 1:] for d in docs], (0, 2), np.int32)
     vectors = _stack([d.vectors for d in docs], (0, dim), np.float32)
-    sentence_vectors = _stack([d.sentence_vectors for d in docs], (0, dim), np.float16)
+    codes, scales = quantize(_stack([d.sentence_vectors for d in docs], (0, dim), np.float32))
     term_lists = [t for d in docs for t in d.terms]
     sentence_term_lists = [t for d in docs for t in d.sentence_terms]
     postings = Postings.build(term_lists, extra_terms=[t for ts in sentence_term_lists for t in ts])
@@ -225,7 +234,8 @@ def build_segment(name: str, docs: Sequence[PreparedDocument], dim: int,
         passages=passages,
         passage_sentences=passage_sentences,
         sentences=sentences,
-        sentence_vectors=sentence_vectors,
+        sentence_vectors=codes,
+        sentence_scales=scales,
         sentence_term_ptr=ptr,
         sentence_term_ids=ids,
         links=_stack([d.counterparts for d in docs], (0, 3), np.float32),

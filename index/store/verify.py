@@ -183,7 +183,7 @@ def _check_segment(checks: _Checks, rel: str, segment: Segment, dim: int) -> Non
     if segment.dense.size != n or segment.dense.dim != dim:
         checks.fail(rel, f"{segment.dense.size} vectors of dim {segment.dense.dim}, expected "
                          f"{n} of dim {dim}")
-    if segment.sentence_vectors.shape != (s, dim):
+    if segment.sentence_vectors.shape != (s, dim) or segment.sentence_scales.shape != (s,):
         checks.fail(rel, f"sentence vectors {segment.sentence_vectors.shape}, expected {(s, dim)}")
     spans = np.asarray(segment.passage_sentences, np.int64)
     if len(spans) and (spans[0, 0] != 0 or spans[-1, 1] != s or

@@ -21,7 +21,7 @@ FRONT_ENDS = ("service", "qiao", "scripts")
 MODEL_FREE = ("index.indexes", "index.align", "index.search", "index.store", "index.ingest")
 # The stage order, lowest first: a module may import its own layer or lower ones only.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("index.errors", "index.records", "index.files", "index.config", "index.embed",
+    ("index.errors", "index.records", "index.files", "index.config", "index.embed", "index.vectors",
      "index.codec"),
     ("index.ingest", "index.indexes", "index.model", "index.align"),
     ("index.store",),

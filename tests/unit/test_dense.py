@@ -71,7 +71,8 @@ def test_approximate_index_keeps_recall_and_its_vectors() -> None:
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows, truth, strict=True)])
     assert recall >= 0.9
     picked = np.array([3, 4000, 17])
-    np.testing.assert_allclose(index.vectors(picked), base[picked], atol=1e-6)
+    # Approximate segments keep their vectors in half precision.
+    np.testing.assert_allclose(index.vectors(picked), base[picked], atol=2e-3)
 
 
 @pytest.mark.parametrize("share", [0.002, 0.5])
@@ -95,6 +96,7 @@ def test_save_and_load_round_trip(tmp_path: Path, ann_min_rows: int) -> None:
     index.save(tmp_path / "d.faiss")
     loaded = FaissDense.load(tmp_path / "d.faiss", index.exact)
     assert (loaded.search(base[:3], 4)[0] == index.search(base[:3], 4)[0]).all()
-    np.testing.assert_allclose(loaded.vectors(np.array([7])), base[[7]], atol=1e-6)
+    np.testing.assert_allclose(loaded.vectors(np.array([7])), base[[7]],
+                               atol=1e-6 if index.exact else 2e-3)
     with pytest.raises(ValueError, match="does not hold"):
         FaissDense.load(tmp_path / "d.faiss", not index.exact)
