@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from index.eval.xquad import load_xquad
     from index.files import fsync_path, write_atomic
     from index.indexes.analyze import Analyzer
+    from index.indexes.lexical import Postings, SegmentTerms, bm25_top_k
     from index.ingest.chunk import embedding_text
     from index.ingest.langdetect import detect_lang
     from index.ingest.prepare import passages_for, prepare_segments
@@ -96,7 +97,8 @@ _HOMES: dict[str, str] = {
     # records
     **dict.fromkeys(
         ("LANGS", "Counterpart", "Document", "Hit", "Lang", "Passage", "PreparedDocument",
-         "SearchResults", "Span"),
+         "SearchResults",
+    "SegmentTerms", "Span"),
         "index.records",
     ),
     # errors
@@ -139,6 +141,7 @@ _HOMES: dict[str, str] = {
     "document_record": "index.codec",
     "document_from_record": "index.codec",
     "Analyzer": "index.indexes.analyze",
+    **dict.fromkeys(("Postings", "SegmentTerms", "bm25_top_k"), "index.indexes.lexical"),
     # the data directory
     **dict.fromkeys(("check_data_dir", "current_name", "has_index"), "index.store.datadir"),
     **dict.fromkeys(("SnapshotReport", "snapshot_data_dir"), "index.store.backup"),
@@ -204,6 +207,7 @@ __all__ = [
     "ModelInfo",
     "Passage",
     "PathReader",
+    "Postings",
     "PreparedDocument",
     "Problem",
     "QiaoError",
@@ -211,6 +215,7 @@ __all__ = [
     "Retriever",
     "SearchParams",
     "SearchResults",
+    "SegmentTerms",
     "SentenceTransformerEmbedder",
     "SnapshotReport",
     "Source",
@@ -221,6 +226,7 @@ __all__ = [
     "Violation",
     "answer_question",
     "batch_slices",
+    "bm25_top_k",
     "check_data_dir",
     "current_name",
     "detect_lang",

@@ -103,7 +103,9 @@ class Postings:
     def load(cls, folder: Path) -> Postings:
         """Open saved postings, the arrays memory-mapped."""
         vocab = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
-        arrays = [np.load(folder / name, mmap_mode="r", allow_pickle=False) for name in FILES]
+        # Plain ndarray views of the maps: numpy's memmap subclass costs a call per slice.
+        arrays = [np.load(folder / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+                  for name in FILES]
         postings = cls(vocab, *arrays)
         if len(postings.indptr) != len(vocab) + 1 or postings.indptr[-1] != len(postings.rows):
             raise ValueError(f"postings in {folder} are inconsistent")

@@ -302,12 +302,18 @@ def read_segment_record(folder: Path) -> dict[str, Any]:
     return record
 
 
+def mapped(path: Path) -> npt.NDArray[Any]:
+    """A saved array, memory-mapped, as a plain ndarray (numpy's memmap subclass costs a Python
+    call on every slice: a millisecond per search over many small slices)."""
+    array: npt.NDArray[Any] = np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+    return array
+
+
 def open_segment(folder: Path) -> Segment:
     """Open a written segment: metadata read, arrays and vectors memory-mapped."""
     record = read_segment_record(folder)
     docs = json.loads((folder / "docs.json").read_text(encoding="utf-8"))
-    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-              for name in _ARRAYS}
+    arrays = {name: mapped(folder / f"{name}.npy") for name in _ARRAYS}
     with (folder / "texts.bin").open("rb") as f:
         size = (folder / "texts.bin").stat().st_size
         blob: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size \
