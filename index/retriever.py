@@ -288,7 +288,8 @@ class Retriever:
         """
         with self._write_lock, write_lock(self.data_dir):
             info = self._expected_info(self.embedder)
-            previous = current_name(self.data_dir) if self.data_dir.exists() else None
+            previous = (current_name(self.data_dir, old_format=True) if self.data_dir.exists()
+                        else None)
             state = IndexState(self.data_dir, None, Snapshot.empty(info))
             added: list[str] = []
             counts: dict[str, int] = {}

@@ -61,9 +61,10 @@ def write_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def current_name(data_dir: Path) -> str | None:
+def current_name(data_dir: Path, *, old_format: bool = False) -> str | None:
     """The committed manifest's name, or None for a new data directory. An index in the old
-    format (one folder per generation) is refused with a one-line IndexMismatch."""
+    format (one folder per generation) is refused with a one-line IndexMismatch, unless
+    `old_format` (a rebuild replaces it): then its generation's name is returned."""
     pointer = data_dir / CURRENT
     try:
         name = pointer.read_text(encoding="utf-8").strip()
@@ -72,6 +73,8 @@ def current_name(data_dir: Path) -> str | None:
     except OSError as exc:
         raise DataDirError(f"cannot read {pointer}: {exc.strerror}; check permissions") from exc
     if name.startswith(_OLD_FORMAT):
+        if old_format:
+            return name
         raise IndexMismatch(
             f"{data_dir} holds an index in the format of an older Qiao (format 2, {name}): "
             "rebuild it with `qiao ingest --rebuild PATH...`"

@@ -162,3 +162,20 @@ def test_ingest_notes_an_index_built_with_other_chunking_settings(
     assert code == 0 and "note:" not in output
     code, output = run("ingest", str(doc), "--data-dir", data)
     assert code == 0 and "note:" not in output
+
+
+def test_an_index_of_the_old_format_is_refused_in_one_line_then_rebuilt(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "gen-000004").mkdir(parents=True)
+    (data / "gen-000004" / "manifest.json").write_text('{"format": 2}')
+    (data / "CURRENT").write_text("gen-000004\n")
+    code, output = run("search", "ferry", "--data-dir", str(data))
+    assert code == 1 and output.count("\n") == 1
+    assert "older Qiao" in output and "qiao ingest --rebuild" in output
+    note = tmp_path / "note.en.txt"
+    note.write_text("Bridges connect the two banks of the river.\n")
+    code, output = run("ingest", str(note), "--data-dir", str(data), "--rebuild")
+    assert code == 0, output
+    assert not (data / "gen-000004").exists()
+    code, output = run("search", "bridges", "--data-dir", str(data), "--json")
+    assert json.loads(output)["results"][0]["doc_id"] == "note.en"
