@@ -4,6 +4,7 @@ same way."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -50,10 +51,22 @@ def write_atomic(path: Path, data: str | bytes, *, durable: bool = True) -> None
         fsync_path(path.parent)
 
 
+def _stamp_of(file: Path) -> Path:
+    return file.with_name(f".{file.name}.verified")
+
+
+def _identity(file: Path, sha256: str) -> str:
+    info = file.stat()
+    return f"{info.st_size} {info.st_mtime_ns} {info.st_ino} {sha256}"
+
+
 def check_model_file(file: Path, size: int, sha256: str, *, what: str, hint: str) -> None:
     """Raise a one-line ModelError when `file` is missing, truncated or not the recorded bytes.
 
     `what` names the file for the user ("model file", "ONNX file"); `hint` says how to fix it.
+    A file is hashed once: a stamp beside it remembers its size, modification time and inode
+    when it matched, and while those are unchanged the 450 MB are not read again (a model then
+    loads in a second). Any write changes the modification time, so the file is hashed again.
     """
     try:
         actual = file.stat().st_size
@@ -61,8 +74,17 @@ def check_model_file(file: Path, size: int, sha256: str, *, what: str, hint: str
             raise ModelError(
                 f"{what} {file} is truncated or altered ({actual} bytes, expected {size}); {hint}"
             )
+        stamp = _stamp_of(file)
+        try:
+            if stamp.read_text(encoding="utf-8") == _identity(file, sha256):
+                return
+        except OSError:
+            pass  # no stamp yet
         if sha256_of(file) != sha256:
             raise ModelError(f"{what} {file} is corrupt (checksum mismatch); {hint}")
+        # A read-only model directory keeps no stamp: it is hashed at every load.
+        with contextlib.suppress(OSError):
+            stamp.write_text(_identity(file, sha256), encoding="utf-8")
     except FileNotFoundError:
         raise ModelError(f"{what} {file} is missing; {hint}") from None
     except OSError as exc:

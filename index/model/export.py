@@ -146,7 +146,10 @@ def source_fingerprint(model_path: Path) -> str:
     digest = hashlib.sha256()
     for p in sorted(model_path.rglob("*")):
         relative = p.relative_to(model_path)
-        if not p.is_file() or relative.parts[0] == "onnx" or relative.parts[0].startswith("."):
+        # Hidden files (checksum stamps, see index.files) are not the model.
+        if not p.is_file() or relative.parts[0] == "onnx" or any(
+            part.startswith(".") for part in relative.parts
+        ):
             continue
         stat = p.stat()
         digest.update(f"{relative.as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())

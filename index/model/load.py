@@ -52,7 +52,7 @@ def load_embedder(settings: IndexSettings | None = None) -> Embedder:
         path = resolve_model_path(settings.model)
     from index.model.sentence_transformer import SentenceTransformerEmbedder
 
-    embedder: SentenceTransformerEmbedder
+    embedder: SentenceTransformerEmbedder | OnnxEmbedder
     if settings.embed_backend == "onnx":
         from index.model.export import export_onnx, onnx_dir_for
         from index.model.onnx import OnnxEmbedder

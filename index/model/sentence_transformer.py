@@ -1,8 +1,7 @@
-"""`SentenceTransformerEmbedder`: any sentence-transformers model directory as an `Embedder`.
-
-Texts are tokenised once, sorted by length and batched; the model's own modules (transformer,
-pooling, normalisation) run under `torch.inference_mode`. The ONNX backend (`index.model.onnx`)
-reuses all of it with the transformer run by ONNX Runtime.
+"""Transformer embedders: `TokenEmbedder` (tokenising, batching, prompts, span pooling: what
+every backend shares) and `SentenceTransformerEmbedder`, any sentence-transformers model
+directory run by torch. The ONNX backend (`index.model.onnx`) shares `TokenEmbedder` and imports
+neither torch nor sentence-transformers. torch is imported inside functions only.
 """
 
 from __future__ import annotations
@@ -30,49 +29,39 @@ BATCH_TOKENS = 1024
 MAX_BATCH = 64
 
 
-class SentenceTransformerEmbedder:
-    """An `Embedder` over a loaded `SentenceTransformer`, batch-first.
-
-    Texts are tokenised once (in Rust, in parallel), sorted by token length, cut into batches of
-    about `batch_tokens` padded tokens, and run through the model's own modules (transformer,
-    pooling, normalisation) under `torch.inference_mode`. Prompts come from the model's config:
+class TokenEmbedder:
+    """What every `Embedder` over a transformer shares, batch-first: texts are tokenised once (in
+    Rust, in parallel), sorted by token length and cut into batches of about `batch_tokens`
+    padded tokens; a subclass runs a batch (`_forward`). Prompts come from the model's config:
     `query` for queries, `passage` (or `document`) for passages, none if absent.
+
+    Over-long input raises `TextTooLong`; nothing is ever truncated.
     """
 
     def __init__(
         self,
-        model: SentenceTransformer,
-        model_id: str,
+        tokenizer: Any,
         *,
+        model_id: str,
+        dim: int,
+        max_tokens: int,
+        pad_id: int,
+        prompts: dict[str, str],
         batch_tokens: int = BATCH_TOKENS,
         max_batch: int = MAX_BATCH,
     ) -> None:
-        self._model = model.eval()
+        self._tokenizer: Any = tokenizer  # a `tokenizers.Tokenizer`
         self._model_id = model_id
+        self._dim = dim
+        self._max_tokens = max_tokens
+        self._pad_id = pad_id
         self._batch_tokens = batch_tokens
         self._max_batch = max_batch
-        tokenizer = model.tokenizer
-        if tokenizer is None or getattr(tokenizer, "backend_tokenizer", None) is None:
-            raise ModelError(f"model {model_id} has no fast (tokenizers) tokenizer; cannot use it")
-        self._tokenizer: Any = tokenizer.backend_tokenizer
-        self._pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
-        self._needs_token_type_ids = "token_type_ids" in tokenizer.model_input_names
-        prompts = {name: text or "" for name, text in (model.prompts or {}).items()}
         self._query_prompt = prompts.get("query", "")
         self._passage_prompt = prompts.get("passage", prompts.get("document", ""))
-        dim = model.get_embedding_dimension()
-        if not dim:
-            raise ModelError(f"model {model_id} does not report its embedding dimension")
-        self._dim = int(dim)
-        self._max_tokens = _window_of(model)
         self._prompt_lengths = {
             p: self._prompt_length(p) for p in {self._query_prompt, self._passage_prompt} if p
         }
-
-    @classmethod
-    def load(cls, path: Path, model_id: str) -> SentenceTransformerEmbedder:
-        """Load a local sentence-transformers directory on CPU, never touching a model hub."""
-        return cls(load_sentence_transformer(path, model_id), model_id)
 
     @property
     def model_id(self) -> str:
@@ -172,8 +161,6 @@ class SentenceTransformerEmbedder:
         spans: list[list[tuple[int, int]]] | None = None,
         pooled: list[Matrix] | None = None,
     ) -> Matrix:
-        import torch
-
         if not texts:
             raise EmptyInput("no texts to embed")
         offsets: list[IntArray] = []
@@ -192,38 +179,88 @@ class SentenceTransformerEmbedder:
         order = np.argsort(-lengths, kind="stable")
         out = np.empty((len(texts), self._dim), dtype=np.float32)
         prompt_length = self._prompt_lengths.get(prompt)
-        with torch.inference_mode():
-            for batch in batch_slices(lengths[order], self._batch_tokens, self._max_batch):
-                rows = order[batch]
-                width = int(lengths[rows[0]])
-                cols = np.arange(width)
-                mask = cols[None, :] < lengths[rows][:, None]
-                positions = np.minimum(starts[rows][:, None] + cols[None, :], len(flat) - 1)
-                ids = np.where(mask, flat[positions], self._pad_id)
-                features: dict[str, Any] = {
-                    "input_ids": torch.from_numpy(ids),
-                    "attention_mask": torch.from_numpy(mask.astype(np.int64)),
-                }
-                if self._needs_token_type_ids:
-                    features["token_type_ids"] = torch.zeros_like(features["input_ids"])
-                if prompt_length is not None:
-                    features["prompt_length"] = prompt_length
-                output = self._model(features)
-                vectors = torch.nn.functional.normalize(
-                    output["sentence_embedding"].float(), p=2.0, dim=1
-                )
-                out[rows] = vectors.numpy()
-                if spans is not None and pooled is not None:
-                    tokens = output["token_embeddings"].float().numpy()
-                    for r, t in enumerate(rows.tolist()):
-                        pooled[t] = _pool_spans(
-                            tokens[r, : int(lengths[t])],
-                            offsets[t],
-                            spans[t],
-                            len(prompt),
-                            out[t],
-                        )
+        for batch in batch_slices(lengths[order], self._batch_tokens, self._max_batch):
+            rows = order[batch]
+            width = int(lengths[rows[0]])
+            cols = np.arange(width)
+            mask = cols[None, :] < lengths[rows][:, None]
+            positions = np.minimum(starts[rows][:, None] + cols[None, :], len(flat) - 1)
+            ids = np.where(mask, flat[positions], self._pad_id)
+            vectors, tokens = self._forward(ids, mask, prompt_length, spans is not None)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            out[rows] = vectors / np.maximum(norms, 1e-12)
+            if spans is not None and pooled is not None and tokens is not None:
+                for r, t in enumerate(rows.tolist()):
+                    pooled[t] = _pool_spans(
+                        tokens[r, : int(lengths[t])], offsets[t], spans[t], len(prompt), out[t]
+                    )
         return out
+
+    def _forward(
+        self, ids: IntArray, mask: npt.NDArray[np.bool_], prompt_length: int | None,
+        with_tokens: bool,
+    ) -> tuple[Matrix, Matrix | None]:
+        """One padded batch → (pooled vectors (b, dim), token vectors (b, width, dim) or None
+        unless `with_tokens`). `prompt_length`: the prompt's tokens, for models whose pooling
+        leaves the prompt out."""
+        raise NotImplementedError
+
+
+class SentenceTransformerEmbedder(TokenEmbedder):
+    """An `Embedder` over a loaded `SentenceTransformer`: each batch runs through the model's own
+    modules (transformer, pooling, normalisation) under `torch.inference_mode`."""
+
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        model_id: str,
+        *,
+        batch_tokens: int = BATCH_TOKENS,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._model = model.eval()
+        tokenizer = model.tokenizer
+        if tokenizer is None or getattr(tokenizer, "backend_tokenizer", None) is None:
+            raise ModelError(f"model {model_id} has no fast (tokenizers) tokenizer; cannot use it")
+        self._needs_token_type_ids = "token_type_ids" in tokenizer.model_input_names
+        dim = model.get_embedding_dimension()
+        if not dim:
+            raise ModelError(f"model {model_id} does not report its embedding dimension")
+        super().__init__(
+            tokenizer.backend_tokenizer,
+            model_id=model_id,
+            dim=int(dim),
+            max_tokens=_window_of(model),
+            pad_id=int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0),
+            prompts={name: text or "" for name, text in (model.prompts or {}).items()},
+            batch_tokens=batch_tokens,
+            max_batch=max_batch,
+        )
+
+    @classmethod
+    def load(cls, path: Path, model_id: str) -> SentenceTransformerEmbedder:
+        """Load a local sentence-transformers directory on CPU, never touching a model hub."""
+        return cls(load_sentence_transformer(path, model_id), model_id)
+
+    def _forward(
+        self, ids: IntArray, mask: npt.NDArray[np.bool_], prompt_length: int | None,
+        with_tokens: bool,
+    ) -> tuple[Matrix, Matrix | None]:
+        import torch
+
+        with torch.inference_mode():
+            features: dict[str, Any] = {
+                "input_ids": torch.from_numpy(ids),
+                "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+            }
+            if self._needs_token_type_ids:
+                features["token_type_ids"] = torch.zeros_like(features["input_ids"])
+            if prompt_length is not None:
+                features["prompt_length"] = prompt_length
+            output = self._model(features)
+            vectors = output["sentence_embedding"].float().numpy()
+            tokens = output["token_embeddings"].float().numpy() if with_tokens else None
+        return vectors, tokens
 
 
 def load_sentence_transformer(path: Path, model_id: str) -> SentenceTransformer:
