@@ -20,7 +20,7 @@ from index.search.fuse import top_rows
 from index.search.hits import counterpart_of, hits_for
 from index.search.queries import QueryEncoder
 from index.search.rank import MODES, Filters, Mode, SearchParams, dense_lists, search_rows
-from index.store.snapshot import Snapshot
+from index.store.snapshot import DocKey, Snapshot
 
 MAX_K = 100
 # A document window shows this much text around the span asked for, and never more than
@@ -137,12 +137,12 @@ class IndexView:
     # -- documents ---------------------------------------------------------------------------
 
     def document(self, doc_id: str) -> Document | None:
-        key = self._snapshot.doc_index.get(doc_id)
+        key = self._snapshot.key_of(doc_id)
         return None if key is None else self._snapshot.document(key)
 
     def passages(self, doc_id: str) -> list[Passage]:
         """The passages of `doc_id` (their spans index its text); [] for an unknown id."""
-        key = self._snapshot.doc_index.get(doc_id)
+        key = self._snapshot.key_of(doc_id)
         if key is None:
             return []
         seg, doc = key
@@ -150,21 +150,20 @@ class IndexView:
 
     def counterparts(self, doc_id: str) -> list[Counterpart | None]:
         """The aligned span of the other language version for each passage of `doc_id`."""
-        key = self._snapshot.doc_index.get(doc_id)
+        key = self._snapshot.key_of(doc_id)
         if key is None:
             return []
         return [counterpart_of(self._snapshot, row) for row in self._snapshot.rows_of(key)]
 
-    def _doc_ids(self, lang: Lang | None, release_id: str | None) -> list[str]:
-        """doc_ids in ingest order, filtered on metadata (no text is read)."""
+    def _doc_keys(self, lang: Lang | None, release_id: str | None) -> list[DocKey]:
+        """Documents in ingest order, filtered on metadata (no text is read)."""
         snap = self._snapshot
-        ids = (snap.release_index.get(release_id, []) if release_id is not None
-               else list(snap.doc_index))
+        keys = (snap.release_keys(release_id) if release_id is not None
+                else list(snap.doc_index.values()))
         if lang is None:
-            return ids
+            return keys
         wanted = LANGS.index(lang)
-        return [d for d in ids if int(snap.segments[snap.doc_index[d][0]].langs[
-            snap.doc_index[d][1]]) == wanted]
+        return [(seg, doc) for seg, doc in keys if int(snap.segments[seg].langs[doc]) == wanted]
 
     def documents(self, lang: Lang | None = None, release_id: str | None = None) -> list[Document]:
         """Documents in ingest order, optionally only one language or one release."""
@@ -176,10 +175,9 @@ class IndexView:
     ) -> tuple[int, list[Document]]:
         """(how many documents match, the documents of [offset, offset + limit)), in ingest
         order; only the page's texts are read."""
-        ids = self._doc_ids(lang, release_id)
-        page = ids[offset:] if limit is None else ids[offset:offset + limit]
-        snap = self._snapshot
-        return len(ids), [snap.document(snap.doc_index[d]) for d in page]
+        keys = self._doc_keys(lang, release_id)
+        page = keys[offset:] if limit is None else keys[offset:offset + limit]
+        return len(keys), [self._snapshot.document(key) for key in page]
 
     def window(
         self, doc_id: str, start: int | None = None, end: int | None = None
@@ -212,17 +210,17 @@ class IndexView:
 
     def release(self, release_id: str) -> Release | None:
         snap = self._snapshot
-        ids = snap.release_index.get(release_id)
-        if not ids:
+        keys = snap.release_keys(release_id)
+        if not keys:
             return None
-        docs = sorted((snap.document(snap.doc_index[d]) for d in ids),
+        docs = sorted((snap.document(key) for key in keys),
                       key=lambda d: (d.lang, d.doc_id))
         return Release(release_id, next((d.date for d in docs if d.date), None), tuple(docs))
 
     def release_date(self, release_id: str) -> str | None:
         """The date of the first version (by language) that has one, from metadata only."""
         snap = self._snapshot
-        keys = sorted((snap.doc_index[d] for d in snap.release_index.get(release_id, ())),
+        keys = sorted(snap.release_keys(release_id),
                       key=lambda k: (int(snap.segments[k[0]].langs[k[1]]),
                                      snap.segments[k[0]].doc_ids[k[1]]))
         return next((d for k in keys if (d := snap.segments[k[0]].dates[k[1]])), None)
@@ -248,9 +246,9 @@ class IndexView:
     def stats(self) -> dict[str, int]:
         snap = self._snapshot
         return {
-            "documents": len(snap.doc_index),
+            "documents": snap.n_documents,
             "passages": snap.n_live,
-            "releases": len(snap.release_index),
+            "releases": snap.n_releases,
         }
 
 

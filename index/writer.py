@@ -72,8 +72,8 @@ def _relinked(
     versions: dict[str, PreparedDocument] = {p.doc_id: p for p in fresh}
     older: dict[str, DocKey] = {}
     for release in releases:
-        for doc_id in snapshot.release_index.get(release, ()):
-            key = snapshot.doc_index[doc_id]
+        for key in snapshot.release_keys(release):
+            doc_id = snapshot.segments[key[0]].doc_ids[key[1]]
             if doc_id not in fresh_ids and key not in gone:
                 older[doc_id] = key
                 versions[doc_id] = snapshot.prepared(key)
@@ -101,7 +101,7 @@ def upsert(
     todo: list[Document] = []
     gone: set[DocKey] = set()
     for doc in latest.values():
-        key = snapshot.doc_index.get(doc.doc_id)
+        key = snapshot.key_of(doc.doc_id)
         if key is not None and snapshot.content_hash(key) == doc.content_hash:
             report.unchanged.append(doc.doc_id)
             continue
@@ -131,10 +131,11 @@ def delete(
 ) -> tuple[list[str], IndexState]:
     """Mark documents deleted and relink what is left of their releases, in one commit."""
     snapshot = state.snapshot
-    removed = [d for d in dict.fromkeys(doc_ids) if d in snapshot.doc_index]
+    keys = {d: snapshot.key_of(d) for d in dict.fromkeys(doc_ids)}
+    gone = {key for key in keys.values() if key is not None}
+    removed = [d for d, key in keys.items() if key is not None]
     if not removed:
         return [], state
-    gone = {snapshot.doc_index[d] for d in removed}
     releases = {snapshot.release_of(k) for k in gone}
     _, links = _relinked(snapshot, releases, [], gone)
     change = Change(delete=_by_segment(snapshot, gone), links=links)

@@ -19,6 +19,7 @@ import http.client
 import json
 import math
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -71,9 +72,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def hammer(name: str, clients: int, seconds: float, queries: list[str],
-           make_worker: Worker) -> tuple[list[float], float]:
+           make_worker: Worker, rate: float | None = None) -> tuple[list[float], float]:
     """Run `clients` threads, each calling its worker on the queries in turn until time is up.
-    Returns every latency (ms) and the elapsed seconds."""
+    Returns every latency (ms) and the elapsed seconds.
+
+    Closed loop by default (each client sends its next request when the last one returns).
+    With `rate` (requests per second, all clients together) each client sends at random
+    (Poisson) times instead, as independent users do, and a latency counts from the planned
+    send time, so time spent waiting behind a slow request is not hidden."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[BaseException] = []
     deadline = began = 0.0
@@ -88,9 +94,17 @@ def hammer(name: str, clients: int, seconds: float, queries: list[str],
     def loop(slot: int) -> None:
         try:
             work = make_worker()
+            pacing = random.Random(slot)
             start.wait()
             i = slot * 7919  # each client walks the questions from a different place
+            planned = began
             while (t0 := time.perf_counter()) < deadline:
+                if rate is not None:
+                    planned += pacing.expovariate(rate / clients)
+                    if planned >= deadline:
+                        break
+                    time.sleep(max(0.0, planned - t0))
+                    t0 = planned
                 work(queries[i % len(queries)])
                 latencies[slot].append((time.perf_counter() - t0) * 1000)
                 i += 1

@@ -12,9 +12,11 @@ Then, in this order, on the built archive:
   open     a new process opens the index (and separately loads the model)
   upsert   one document replaced (prepared: embedding excluded), then one deleted, ×`--writes`
   merge    a forced merge of the smallest segments (the policy's next merge, or the 8 smallest)
-  search   1,000 hybrid searches in-process with the real model, each query embedded
-  rss      this process's RSS after those searches
-  http     `qiao serve` on loopback, 16 clients for `--http-seconds`
+  search   1,000 hybrid searches in-process with the real model, each query embedded, in a new
+           process (open + search only, as a server), and that process's RSS after them
+  http     `qiao serve` on loopback, 16 clients for `--http-seconds` closed loop (capacity),
+           then `--http-seconds` paced at `--http-rate` requests/s in all (users; latency
+           counted from the planned send time)
   disk     bytes of the data directory per live passage
   recall   the dense search's recall@10 against an exact search over the same vectors
 
@@ -118,7 +120,8 @@ def _noisy(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     noise = rng.standard_normal(vectors.shape).astype(np.float32)
     noise *= NOISE / np.linalg.norm(noise, axis=1, keepdims=True)
     moved = vectors + noise
-    return (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
+    normed: np.ndarray = (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
+    return normed
 
 
 def copy_of(base: PreparedDocument, copy: int, table: dict[int, int],
@@ -163,7 +166,7 @@ class NoModel:
     def count_tokens(self, texts: list[str], *, query: bool = False) -> list[int]:
         raise AssertionError("the archive is built from prepared documents")
 
-    embed_queries = embed_passages = embed_passages_with_spans = count_tokens  # type: ignore
+    embed_queries = embed_passages = embed_passages_with_spans = count_tokens
 
 
 # -- measurements --------------------------------------------------------------------------------
@@ -259,7 +262,11 @@ def questions(shared: Path, n: int) -> list[str]:
     return mixed[:n]
 
 
-def search(retriever: Retriever, queries: Sequence[str]) -> dict[str, float]:
+def search(data_dir: Path, queries: Sequence[str]) -> dict[str, float]:
+    """Hybrid searches (each query embedded, no cache) in-process, in a new process that only
+    opens the index and searches, as a server would: its RSS is the serving footprint."""
+    settings = IndexSettings(data_dir=data_dir, query_cache_size=0)
+    retriever = Retriever.open(settings=settings)
     retriever.search(queries[0], k=10)  # the model's first call sets up its kernels
     times = []
     for q in queries:
@@ -272,20 +279,35 @@ def search(retriever: Retriever, queries: Sequence[str]) -> dict[str, float]:
             "searches": len(times), "rss_after_searches_mb": rss_mb()}
 
 
-def http(data_dir: Path, queries: list[str], seconds: float, clients: int) -> dict[str, float]:
+def search_in_new_process(data_dir: Path, shared: Path, n: int) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--measure-search", str(data_dir), "--shared", str(shared),
+         "--searches", str(n)], capture_output=True, text=True, check=True, cwd=REPO)
+    found: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def http(data_dir: Path, queries: list[str], seconds: float, clients: int,
+         rate: float) -> dict[str, float]:
+    """Closed loop (each client sends again as soon as answered: the server's capacity), then
+    the same clients sending `rate` requests per second in all at random times (users)."""
     port = free_port()
     log = data_dir.parent / "serve.log"
     server = start_server(data_dir, port, log)
+    out: dict[str, float] = {"http_clients": clients}
     try:
         wait_ready(server, port, log)
         hammer("warm-up", 2, 5.0, queries, http_worker(port))
-        latencies, elapsed = hammer("http", clients, seconds, queries, http_worker(port))
-        latencies.sort()
-        return {"http_clients": clients, "http_requests": len(latencies),
-                "http_per_s": round(len(latencies) / elapsed, 1),
-                "http_p50_ms": round(latencies[len(latencies) // 2], 1),
-                "http_p99_ms": round(latencies[int(len(latencies) * 0.99)], 1),
-                "http_errors": 0, "server_rss_mb": rss_mb(server.pid)}
+        for name, paced in (("http_closed", None), ("http_paced", rate)):
+            latencies, elapsed = hammer(name, clients, seconds, queries, http_worker(port),
+                                        rate=paced)
+            latencies.sort()
+            out |= {f"{name}_requests": len(latencies),
+                    f"{name}_per_s": round(len(latencies) / elapsed, 1),
+                    f"{name}_p50_ms": round(latencies[len(latencies) // 2], 1),
+                    f"{name}_p99_ms": round(latencies[int(len(latencies) * 0.99)], 1)}
+        # hammer raises on any failed request, so reaching here means none failed.
+        return out | {"http_errors": 0, "server_rss_mb": rss_mb(server.pid)}
     finally:
         stop(server)
 
@@ -316,9 +338,15 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=1000)
     parser.add_argument("--http-seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--http-rate", type=float, default=20.0,
+                        help="requests per second of the paced HTTP run (all clients)")
+    parser.add_argument("--measure-search", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.measure_search:
+        print(json.dumps(search(args.measure_search, questions(args.shared, args.searches))))
+        os._exit(0)
 
     settings = IndexSettings()
     data_dir = args.root / f"{args.passages}-{args.seed}" / "data"
@@ -345,11 +373,11 @@ def main() -> None:
     report |= writes(retriever, base, args.writes, args.seed)
     report |= forced_merge(retriever)
     queries = questions(args.shared, args.searches)
-    report |= search(retriever, queries)
+    report |= search_in_new_process(data_dir, args.shared, args.searches)
     report |= disk(data_dir, retriever.stats()["passages"])
     report |= recall(retriever, embedder, queries[:500])
     if args.http_seconds > 0:
-        report |= http(data_dir, queries, args.http_seconds, args.clients)
+        report |= http(data_dir, queries, args.http_seconds, args.clients, args.http_rate)
     width = max(len(k) for k in report)
     for key, value in report.items():
         print(f"{key:<{width}}  {value:,}" if isinstance(value, int | float) else

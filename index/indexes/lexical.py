@@ -150,6 +150,10 @@ class SegmentTerms:
     allowed: BoolArray | None
 
 
+# Postings shorter than 1/_SPARSE_RATIO of a segment's rows are summed sparsely (sort + bincount).
+_SPARSE_RATIO = 16
+
+
 def bm25_top_k(
     segments: Sequence[SegmentTerms], query_terms: Sequence[str], k: int,
     n_live: int, live_length: int, *, k1: float = K1, b: float = B,
@@ -182,23 +186,39 @@ def bm25_top_k(
         if not lists:
             out.append((np.zeros(0, np.int64), np.zeros(0, np.float32)))
             continue
-        scores = np.zeros(seg.postings.n_rows, np.float64)
         lengths = seg.postings.lengths
+        term_rows, term_scores = [], []
         for term, (rows, tfs) in lists.items():
             if term not in idf:
                 continue
             tf = tfs.astype(np.float64)
             norm = k1 * ((1.0 - b) + b * lengths[rows] / avg_length)
-            scores[rows] += wanted[term] * idf[term] * tf / (tf + norm)
+            term_rows.append(rows)
+            term_scores.append(wanted[term] * idf[term] * tf / (tf + norm))
+        if not term_rows:
+            out.append((np.zeros(0, np.int64), np.zeros(0, np.float32)))
+            continue
+        # Sum per row (bincount adds in array order: term by term). Rare terms touch few rows
+        # of a large segment: then sum over the matched rows only, not over every row.
+        all_rows = np.concatenate(term_rows).astype(np.int64)
+        all_scores = np.concatenate(term_scores)
+        matched: IntArray
+        slot: IntArray
+        if len(all_rows) * _SPARSE_RATIO < seg.postings.n_rows:
+            matched, slot = np.unique(all_rows, return_inverse=True)
+        else:
+            matched, slot = np.arange(seg.postings.n_rows, dtype=np.int64), all_rows
+        sums = np.bincount(slot, weights=all_scores, minlength=len(matched))
         keep = seg.allowed if seg.allowed is not None else seg.live
         if keep is not None:
-            scores[~keep] = 0.0
-        out.append(_top_positive(scores.astype(np.float32), k))
+            sums = np.where(keep[matched], sums, 0.0)
+        top, scores = _top_positive(sums.astype(np.float32), k)
+        out.append((matched[top].astype(np.int64), scores))
     return out
 
 
 def _top_positive(scores: Scores, k: int) -> tuple[IntArray, Scores]:
-    """The k best positive scores' rows (best first, ties by lower row) and scores."""
+    """The k best positive scores' indices (best first, ties by lower index) and scores."""
     positive = np.flatnonzero(scores > 0)
     if len(positive) > k:
         part = np.argpartition(-scores[positive], k - 1)[:k]

@@ -45,7 +45,7 @@ def counterpart_of(snapshot: Snapshot, row: int) -> Counterpart | None:
     key, ordinal = snapshot.key_of_row(row)
     links = snapshot.links(key)
     first, end, score = (float(x) for x in links.ranges[ordinal])
-    other = snapshot.doc_index.get(links.counterpart_doc or "")
+    other = snapshot.key_of(links.counterpart_doc or "")
     if first < 0 or other is None:
         return None
     seg, doc_ordinal = other

@@ -206,7 +206,7 @@ def pivot_to(
         key, ordinal = snapshot.key_of_row(row)
         links = snapshot.links(key)
         first, end, _ = (float(x) for x in links.ranges[ordinal])
-        target = snapshot.doc_index.get(links.counterpart_doc or "")
+        target = snapshot.key_of(links.counterpart_doc or "")
         if first < 0 or target is None:
             continue
         rows = snapshot.rows_of(target)

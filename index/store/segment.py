@@ -132,6 +132,20 @@ class Segment:
         return np.repeat(np.arange(self.n_docs, dtype=np.int64), self.doc_rows[:, 1])
 
     @functools.cached_property
+    def doc_ordinals(self) -> dict[str, int]:
+        """doc_id → its ordinal here. Built once per segment (segments outlive snapshots), so a
+        commit builds only its new segment's."""
+        return {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+
+    @functools.cached_property
+    def release_ordinals(self) -> dict[str, list[int]]:
+        """release_id → ordinals of its documents here."""
+        out: dict[str, list[int]] = {}
+        for i, release_id in enumerate(self.release_ids):
+            out.setdefault(release_id, []).append(i)
+        return out
+
+    @functools.cached_property
     def date_ordinals(self) -> I64:
         return np.array([date_ordinal(d) for d in self.dates], np.int64)
 

@@ -118,9 +118,49 @@ class Snapshot:
 
     # -- documents --------------------------------------------------------------------------------
 
+    def key_of(self, doc_id: str) -> DocKey | None:
+        """Where the live version of `doc_id` is (None: not indexed). Costs one lookup per
+        segment, not a table of every document."""
+        for seg in range(len(self.segments) - 1, -1, -1):
+            doc = self.segments[seg].doc_ordinals.get(doc_id)
+            deleted = self.deleted[seg]
+            if doc is not None and (deleted is None or not deleted[doc]):
+                return seg, doc
+        return None
+
+    def release_keys(self, release_id: str) -> list[DocKey]:
+        """The live documents of a release, in ingest order."""
+        keys = []
+        for seg, (segment, deleted) in enumerate(zip(self.segments, self.deleted, strict=True)):
+            for doc in segment.release_ordinals.get(release_id, ()):
+                if deleted is None or not deleted[doc]:
+                    keys.append((seg, doc))
+        return keys
+
+    def release_doc_ids(self, release_id: str) -> list[str]:
+        """The live doc_ids of a release, in ingest order."""
+        return [self.segments[seg].doc_ids[doc] for seg, doc in self.release_keys(release_id)]
+
+    @functools.cached_property
+    def n_documents(self) -> int:
+        return sum(s.n_docs - (0 if d is None else int(d.sum()))
+                   for s, d in zip(self.segments, self.deleted, strict=True))
+
+    @functools.cached_property
+    def n_releases(self) -> int:
+        releases: set[str] = set()
+        for segment, deleted in zip(self.segments, self.deleted, strict=True):
+            if deleted is None:
+                releases.update(segment.release_ordinals)
+            else:
+                releases.update(r for r, docs in segment.release_ordinals.items()
+                                if not deleted[docs].all())
+        return len(releases)
+
     @functools.cached_property
     def doc_index(self) -> dict[str, DocKey]:
-        """doc_id → where its live version is, in ingest order."""
+        """doc_id → where its live version is, in ingest order. A table of every document
+        (listing them): lookups use `key_of`."""
         index: dict[str, DocKey] = {}
         for seg, (segment, deleted) in enumerate(zip(self.segments, self.deleted, strict=True)):
             for doc, doc_id in enumerate(segment.doc_ids):
@@ -175,11 +215,11 @@ class Snapshot:
         if release_ids is not None or doc_ids is not None:
             wanted = set(doc_ids) if doc_ids is not None else None
             if release_ids is not None:
-                in_releases = {d for r in release_ids for d in self.release_index.get(r, ())}
+                in_releases = {d for r in release_ids for d in self.release_doc_ids(r)}
                 wanted = in_releases if wanted is None else wanted & in_releases
             keep = np.zeros(self.n_rows, bool)
             for doc_id in wanted or ():
-                key = self.doc_index.get(doc_id)
+                key = self.key_of(doc_id)
                 if key is not None:
                     rows = self.rows_of(key)
                     keep[rows.start:rows.stop] = True
@@ -196,7 +236,10 @@ class Snapshot:
 
     def segment_live(self, i: int) -> Mask | None:
         """Segment i's live rows, or None when none of its documents is deleted."""
-        deleted = self.deleted[i]
-        if deleted is None:
-            return None
-        return ~deleted[self.segments[i].passage_doc]
+        return self._segment_live[i]
+
+    @functools.cached_property
+    def _segment_live(self) -> list[Mask | None]:
+        # Computed once per snapshot: every search asks for each segment's.
+        return [None if deleted is None else ~deleted[segment.passage_doc]
+                for segment, deleted in zip(self.segments, self.deleted, strict=True)]
