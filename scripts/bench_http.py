@@ -195,18 +195,26 @@ def in_process_worker(retriever: Retriever) -> Worker:
 
 
 def http_worker(port: int) -> Worker:
-    """A keep-alive connection per client thread; stdlib http.client keeps client cost low."""
+    """A keep-alive connection per client thread; stdlib http.client keeps client cost low.
+    A connection the server closed while idle (its keep-alive timeout, between paced requests)
+    is opened again and the request sent once more, as browsers do."""
 
     def make() -> Callable[[str], None]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         headers = {"Content-Type": "application/json"}
 
         def search(query: str) -> None:
-            conn.request("POST", "/v1/search", json.dumps({"query": query, "k": K}), headers)
-            response = conn.getresponse()
-            body = response.read()
+            body = json.dumps({"query": query, "k": K})
+            try:
+                conn.request("POST", "/v1/search", body, headers)
+                response = conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()
+                conn.request("POST", "/v1/search", body, headers)
+                response = conn.getresponse()
+            data = response.read()
             if response.status != 200:
-                raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
+                raise RuntimeError(f"HTTP {response.status}: {data[:200]!r}")
 
         return search
 

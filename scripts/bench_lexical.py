@@ -121,7 +121,7 @@ class Tantivy:
             "qiao", tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build())
         writer = self.index.writer(heap_size=256_000_000, num_threads=1)
         for row, terms in enumerate(docs):
-            writer.add_document(tantivy.Document(terms=" ".join(terms), row=row))
+            writer.add_document(self._document(terms, row))
         writer.commit()
         writer.wait_merging_threads()
         self.index.reload()
@@ -130,9 +130,16 @@ class Tantivy:
 
     def add_one(self, doc: Sequence[str]) -> None:
         writer = self.index.writer(heap_size=50_000_000, num_threads=1)
-        writer.add_document(tantivy.Document(terms=" ".join(doc), row=self.n))
+        writer.add_document(self._document(doc, self.n))
         writer.commit()
         writer.wait_merging_threads()
+
+    @staticmethod
+    def _document(terms: Sequence[str], row: int) -> tantivy.Document:
+        document = tantivy.Document()
+        document.add_text("terms", " ".join(terms))
+        document.add_unsigned("row", row)  # a plain int would be taken for a signed one
+        return document
 
     def top(self, query: Sequence[str]) -> list[int]:
         clauses = [(tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "terms", t))

@@ -37,7 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -369,15 +369,22 @@ def main() -> None:
     report |= {"passages": stats["passages"], "documents": stats["documents"],
                "segments": len(retriever.manifest.segments) if retriever.manifest else 0}
     print(f"built: {stats}", file=sys.stderr)
-    report |= open_seconds(data_dir)
-    report |= writes(retriever, base, args.writes, args.seed)
-    report |= forced_merge(retriever)
     queries = questions(args.shared, args.searches)
-    report |= search_in_new_process(data_dir, args.shared, args.searches)
-    report |= disk(data_dir, retriever.stats()["passages"])
-    report |= recall(retriever, embedder, queries[:500])
+    phases: list[Callable[[], dict[str, float]]] = [
+        lambda: open_seconds(data_dir),
+        lambda: writes(retriever, base, args.writes, args.seed),
+        lambda: forced_merge(retriever),
+        lambda: search_in_new_process(data_dir, args.shared, args.searches),
+        lambda: disk(data_dir, retriever.stats()["passages"]),
+        lambda: recall(retriever, embedder, queries[:500]),
+    ]
     if args.http_seconds > 0:
-        report |= http(data_dir, queries, args.http_seconds, args.clients, args.http_rate)
+        phases.append(lambda: http(data_dir, queries, args.http_seconds, args.clients,
+                                   args.http_rate))
+    for phase in phases:
+        found = phase()
+        print(f"  {found}", file=sys.stderr)  # as it comes: a late failure keeps the rest
+        report |= found
     width = max(len(k) for k in report)
     for key, value in report.items():
         print(f"{key:<{width}}  {value:,}" if isinstance(value, int | float) else
