@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         ModelError,
         QiaoError,
     )
+    from index.eval.answers import AnswerExample, answer_examples, answer_hit_rate
     from index.eval.retrieval import SETTINGS, SYSTEMS, evaluate_xquad, prepare_bench, run_bench
     from index.eval.xquad import load_xquad
     from index.files import fsync_path, write_atomic
@@ -85,6 +86,13 @@ if TYPE_CHECKING:
         Span,
     )
     from index.retriever import Retriever, UpsertReport
+    from index.search.answer_sentence import (
+        ANSWER_FEATURES,
+        ANSWER_MODEL_FILE,
+        AnswerModel,
+        default_answer_model,
+        question_kind,
+    )
     from index.search.rank import Filters, Mode, SearchParams
     from index.store.backup import SnapshotReport, snapshot_data_dir
     from index.store.commit import WRITE_STEPS, CommitFailed, set_write_step_hook
@@ -97,8 +105,7 @@ _HOMES: dict[str, str] = {
     # records
     **dict.fromkeys(
         ("LANGS", "Counterpart", "Document", "Hit", "Lang", "Passage", "PreparedDocument",
-         "SearchResults",
-    "SegmentTerms", "Span"),
+         "SearchResults", "Span"),
         "index.records",
     ),
     # errors
@@ -116,6 +123,8 @@ _HOMES: dict[str, str] = {
     "UpsertReport": "index.retriever",
     **dict.fromkeys(("MAX_K", "DocumentWindow", "IndexView", "Release"), "index.view"),
     **dict.fromkeys(("Filters", "Mode", "SearchParams"), "index.search.rank"),
+    **dict.fromkeys(("ANSWER_FEATURES", "ANSWER_MODEL_FILE", "AnswerModel",
+                     "default_answer_model", "question_kind"), "index.search.answer_sentence"),
     # answers
     **dict.fromkeys(
         ("Answer", "AnswerDraft", "AnswerMode", "LanguageModel", "Message", "answer_question",
@@ -162,9 +171,12 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(("SETTINGS", "SYSTEMS", "evaluate_xquad", "prepare_bench", "run_bench"),
                     "index.eval.retrieval"),
     "load_xquad": "index.eval.xquad",
+    **dict.fromkeys(("AnswerExample", "answer_examples", "answer_hit_rate"), "index.eval.answers"),
 }
 
 __all__ = [
+    "ANSWER_FEATURES",
+    "ANSWER_MODEL_FILE",
     "BATCH_TOKENS",
     "LANGS",
     "MAX_BATCH",
@@ -177,7 +189,9 @@ __all__ = [
     "Analyzer",
     "Answer",
     "AnswerDraft",
+    "AnswerExample",
     "AnswerMode",
+    "AnswerModel",
     "ChunkPlan",
     "Citation",
     "CitationStreamFilter",
@@ -224,11 +238,14 @@ __all__ = [
     "UpsertReport",
     "VerifyReport",
     "Violation",
+    "answer_examples",
+    "answer_hit_rate",
     "answer_question",
     "batch_slices",
     "bm25_top_k",
     "check_data_dir",
     "current_name",
+    "default_answer_model",
     "detect_lang",
     "display_text",
     "document_from_record",
@@ -253,6 +270,7 @@ __all__ = [
     "prepare_model",
     "prepare_model_files",
     "prepare_segments",
+    "question_kind",
     "read_paths",
     "run_bench",
     "set_write_step_hook",

@@ -17,7 +17,7 @@ from index.embed import Matrix
 from index.errors import EmptyInput, QiaoError
 from index.records import LANGS, Counterpart, Document, Lang, Passage, SearchResults
 from index.search.fuse import top_rows
-from index.search.hits import counterpart_of, hits_for
+from index.search.hits import counterpart_of, hits_for, question_info
 from index.search.queries import QueryEncoder
 from index.search.rank import MODES, Filters, Mode, SearchParams, dense_lists, search_rows
 from index.store.snapshot import DocKey, Snapshot
@@ -115,7 +115,11 @@ class IndexView:
         )
         return [
             SearchResults(
-                tuple(hits_for(snapshot, r, vectors[i], terms[i], counterpart)), query_langs[i]
+                tuple(hits_for(
+                    snapshot, r, vectors[i],
+                    question_info(snapshot, queries[i], query_langs[i], terms[i]), counterpart,
+                )),
+                query_langs[i],
             )
             for i, r in enumerate(ranked)
         ]

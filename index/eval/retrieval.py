@@ -26,7 +26,7 @@ from index.ingest.chunk import embedding_text
 from index.ingest.langdetect import detect_lang
 from index.ingest.prepare import prepare_segments
 from index.records import Lang, PreparedDocument
-from index.search.hits import answer_span
+from index.search.hits import answer_span, question_info
 from index.search.rank import Filters, SearchParams, search_rows
 from index.store.manifest import BuildInfo
 from index.store.realign import realign_releases, without_counterparts
@@ -215,7 +215,8 @@ def run_bench(
                 ranks.append(_rank(snap, hits, golds))
                 if system != "qiao":
                     continue
-                span = answer_span(snap, hits[0][0], args[0][i], set(args[1][i])) if hits else None
+                question = question_info(snap, q.text, args[2][i], args[1][i])
+                span = answer_span(snap, hits[0][0], args[0][i], question) if hits else None
                 doc_id = snap.document(snap.key_of_row(hits[0][0])[0]).doc_id if hits else ""
                 answers.append(span is not None and _is_hit(doc_id, span.start, span.end, golds))
             row[system] = _metrics(ranks, answers if system == "qiao" else None)

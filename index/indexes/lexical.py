@@ -86,6 +86,11 @@ class Postings:
     def term_id(self, term: str) -> int | None:
         return self._ids.get(term)
 
+    def document_frequency(self, term: str) -> int:
+        """Rows holding `term` (deleted rows included)."""
+        term_id = self._ids.get(term)
+        return 0 if term_id is None else int(self.indptr[term_id + 1] - self.indptr[term_id])
+
     def postings(self, term_id: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint16]]:
         lo, hi = int(self.indptr[term_id]), int(self.indptr[term_id + 1])
         return self.rows[lo:hi], self.tfs[lo:hi]

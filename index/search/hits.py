@@ -3,41 +3,113 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from index.embed import Matrix
-from index.records import Counterpart, Hit, Span
+from index.records import LANGS, Counterpart, Hit, Span
+from index.search.answer_sentence import (
+    AnswerModel,
+    Features,
+    QuestionInfo,
+    default_answer_model,
+    is_body,
+    sentence_features,
+)
 from index.store.snapshot import Snapshot
 
-LEXICAL_WEIGHT = 0.3  # share of the answer score from query-term overlap
+
+def question_info(snapshot: Snapshot, text: str, lang: str, terms: Sequence[str]
+                  ) -> QuestionInfo:
+    """What answer-sentence scoring needs of a query: its language, kind and its terms' IDF
+    weights."""
+    return QuestionInfo.of(text, lang, terms, snapshot.idf(terms))
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceBlock:
+    """The sentences of consecutive passages of one document, scored for one question."""
+
+    spans: list[tuple[int, int]]  # document offsets
+    texts: list[str]
+    vectors: Matrix
+    features: Features
+    cross: bool  # the passages are in another language than the question
+
+
+def sentence_block(
+    snapshot: Snapshot, rows: range, query_vector: Matrix, question: QuestionInfo,
+) -> SentenceBlock:
+    """The sentences of `rows` (consecutive rows of one document) with their answer features."""
+    (seg, doc), _ = snapshot.key_of_row(rows.start)
+    segment = snapshot.segments[seg]
+    local = rows.start - int(snapshot.base[seg])
+    first = int(segment.passage_sentences[local, 0])
+    end = int(segment.passage_sentences[local + len(rows) - 1, 1])
+    text = segment.texts.text(doc)
+    spans = [(int(a), int(b)) for a, b in segment.sentences[first:end].tolist()]
+    texts = [text[a:b] for a, b in spans]
+    vectors = segment.sentence_matrix(slice(first, end))
+    wanted = {i: t for t in question.weights if (i := segment.postings.term_id(t)) is not None}
+    held = [{wanted[i] for i in segment.sentence_terms(s).tolist() if i in wanted}
+            for s in range(first, end)]
+    features = sentence_features(question, texts, (vectors @ query_vector).tolist(), held)
+    return SentenceBlock(spans, texts, vectors, features,
+                         LANGS[int(segment.langs[doc])] != question.lang)
+
+
+def passage_sentences(
+    snapshot: Snapshot, row: int, query_vector: Matrix, question: QuestionInfo,
+) -> SentenceBlock:
+    """The sentences of passage `row` with their answer features."""
+    return sentence_block(snapshot, range(row, row + 1), query_vector, question)
 
 
 def answer_span(
-    snapshot: Snapshot, row: int, query_vector: Matrix, query_terms: set[str]
+    snapshot: Snapshot, row: int, query_vector: Matrix, question: QuestionInfo,
+    model: AnswerModel | None = None,
 ) -> Span | None:
-    """The sentence of passage `row` that best answers the query (document offsets).
+    """The sentence of passage `row` that best answers the question (document offsets), by
+    the answer model over each sentence's features (see `answer_sentence`).
 
-    Score = cosine(query, sentence vector) + LEXICAL_WEIGHT * share of query terms it contains.
-    """
-    (seg, doc), _ = snapshot.key_of_row(row)
-    segment = snapshot.segments[seg]
-    local = row - int(snapshot.base[seg])
-    first, end = (int(x) for x in segment.passage_sentences[local])
-    if end <= first:
+    A passage in the other language than the question is read through its aligned passage in
+    the question's language when there is one: the answer is chosen there (term overlap works
+    within a language) and its closest sentence in this passage is returned."""
+    block = passage_sentences(snapshot, row, query_vector, question)
+    if not block.spans:
         return None
-    scores = segment.sentence_matrix(slice(first, end)) @ query_vector
-    if query_terms:
-        ids = {i for t in query_terms if (i := segment.postings.term_id(t)) is not None}
-        overlap = np.array([
-            len(ids.intersection(segment.sentence_terms(s).tolist())) / len(query_terms)
-            for s in range(first, end)
-        ])
-        scores = scores + LEXICAL_WEIGHT * overlap
-    best = first + int(np.argmax(scores))
-    start, stop = (int(x) for x in segment.sentences[best])
-    text = segment.texts.text(doc)
-    return Span(start, stop, text[start:stop])
+    model = model or default_answer_model()
+    best = _through_translation(snapshot, row, block, query_vector, question, model)
+    if best is None:
+        best = model.best(block.features, block.texts, block.cross)
+    start, stop = block.spans[best]
+    return Span(start, stop, block.texts[best])
+
+
+def _through_translation(
+    snapshot: Snapshot, row: int, block: SentenceBlock, query_vector: Matrix,
+    question: QuestionInfo, model: AnswerModel,
+) -> int | None:
+    if not block.cross:
+        return None
+    key, ordinal = snapshot.key_of_row(row)
+    links = snapshot.links(key)
+    first, end, _ = (float(x) for x in links.ranges[ordinal])
+    other = snapshot.key_of(links.counterpart_doc or "")
+    if first < 0 or other is None:
+        return None
+    rows = snapshot.rows_of(other)
+    source = sentence_block(snapshot, range(rows.start + int(first), rows.start + int(end)),
+                            query_vector, question)
+    if source.cross or not source.spans:
+        return None
+    chosen = source.vectors[model.best(source.features, source.texts)]
+    closeness = block.vectors @ chosen
+    body = np.array([is_body(t) for t in block.texts])
+    if body.any():
+        closeness = np.where(body, closeness, -np.inf)
+    return int(np.argmax(closeness))
 
 
 def counterpart_of(snapshot: Snapshot, row: int) -> Counterpart | None:
@@ -63,12 +135,11 @@ def hits_for(
     snapshot: Snapshot,
     ranked: Sequence[tuple[int, float]],
     query_vector: Matrix | None,
-    query_terms: Sequence[str],
+    question: QuestionInfo,
     with_counterpart: bool = True,
 ) -> list[Hit]:
     """Materialise ranked rows as Hits; `query_vector` None (lexical mode) skips answers."""
     hits: list[Hit] = []
-    terms = set(query_terms)
     for row, score in ranked:
         key, ordinal = snapshot.key_of_row(row)
         doc = snapshot.document(key)
@@ -76,7 +147,8 @@ def hits_for(
         local = row - int(snapshot.base[seg])
         start, end = (int(x) for x in snapshot.segments[seg].passages[local])
         answer = (
-            answer_span(snapshot, row, query_vector, terms) if query_vector is not None else None
+            answer_span(snapshot, row, query_vector, question) if query_vector is not None
+            else None
         )
         hits.append(
             Hit(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -95,6 +96,16 @@ class Snapshot:
     @functools.cached_property
     def n_live(self) -> int:
         return int(self.live.sum())
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25's IDF of each distinct term over the whole index (document frequencies count
+        deleted rows until a merge drops them: close enough for weighting sentence overlap)."""
+        n = max(self.n_live, 1)
+        out = {}
+        for term in dict.fromkeys(terms):
+            df = min(n, sum(s.postings.document_frequency(term) for s in self.segments))
+            out[term] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return out
 
     @functools.cached_property
     def live_length(self) -> int:

@@ -90,3 +90,24 @@ def test_every_span_in_the_demo_index_is_exact(demo: Retriever) -> None:
     for doc in demo.documents():
         for p in demo.passages(doc.doc_id):
             assert doc.text[p.start : p.end] == p.text
+
+
+@pytest.mark.parametrize(
+    ("question", "lang", "expected"),
+    [
+        # The README's examples, in both languages and both directions.
+        ("Who chairs the CPC Qingpu District Committee?", "en", "Xu Jian, Secretary"),
+        ("Who chairs the CPC Qingpu District Committee?", "zh", "区委书记徐建"),
+        ("谁是中共青浦区委书记？", "zh", "区委书记徐建"),
+        ("谁是中共青浦区委书记？", "en", "Xu Jian, Secretary"),
+        ("谁是中共青浦区委书记？", None, "区委书记徐建"),
+    ],
+)
+def test_readme_examples_answer_with_the_right_sentence(
+    demo: Retriever, question: str, lang: str | None, expected: str
+) -> None:
+    hits = demo.search(question, k=3, lang=lang)
+    answer = hits[0].answer
+    assert answer is not None
+    assert expected in " ".join(answer.text.split())
+    assert "中文版" not in answer.text  # never the navigation crumb
