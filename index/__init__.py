@@ -47,6 +47,11 @@ if TYPE_CHECKING:
         ModelError,
         QiaoError,
     )
+    from index.eval.abstention import (
+        AbstentionExample,
+        abstention_examples,
+        evidence_of_queries,
+    )
     from index.eval.answers import AnswerExample, answer_examples, answer_hit_rate
     from index.eval.retrieval import SETTINGS, SYSTEMS, evaluate_xquad, prepare_bench, run_bench
     from index.eval.xquad import load_xquad
@@ -92,6 +97,13 @@ if TYPE_CHECKING:
         AnswerModel,
         default_answer_model,
         question_kind,
+    )
+    from index.search.answerable import (
+        ANSWERABLE_MODEL_FILE,
+        EVIDENCE_FEATURES,
+        AnswerableModel,
+        Evidence,
+        default_answerable_model,
     )
     from index.search.rank import Filters, Mode, SearchParams
     from index.store.backup import SnapshotReport, snapshot_data_dir
@@ -172,12 +184,18 @@ _HOMES: dict[str, str] = {
                     "index.eval.retrieval"),
     "load_xquad": "index.eval.xquad",
     **dict.fromkeys(("AnswerExample", "answer_examples", "answer_hit_rate"), "index.eval.answers"),
+    **dict.fromkeys(("AbstentionExample", "abstention_examples", "evidence_of_queries"),
+                    "index.eval.abstention"),
+    **dict.fromkeys(("ANSWERABLE_MODEL_FILE", "EVIDENCE_FEATURES", "AnswerableModel",
+                     "Evidence", "default_answerable_model"), "index.search.answerable"),
 }
 
 __all__ = [
+    "ANSWERABLE_MODEL_FILE",
     "ANSWER_FEATURES",
     "ANSWER_MODEL_FILE",
     "BATCH_TOKENS",
+    "EVIDENCE_FEATURES",
     "LANGS",
     "MAX_BATCH",
     "MAX_K",
@@ -186,12 +204,14 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "SYSTEMS",
     "WRITE_STEPS",
+    "AbstentionExample",
     "Analyzer",
     "Answer",
     "AnswerDraft",
     "AnswerExample",
     "AnswerMode",
     "AnswerModel",
+    "AnswerableModel",
     "ChunkPlan",
     "Citation",
     "CitationStreamFilter",
@@ -204,6 +224,7 @@ __all__ = [
     "DocumentWindow",
     "Embedder",
     "EmptyInput",
+    "Evidence",
     "Filters",
     "Hit",
     "IndexMismatch",
@@ -238,6 +259,7 @@ __all__ = [
     "UpsertReport",
     "VerifyReport",
     "Violation",
+    "abstention_examples",
     "answer_examples",
     "answer_hit_rate",
     "answer_question",
@@ -246,6 +268,7 @@ __all__ = [
     "check_data_dir",
     "current_name",
     "default_answer_model",
+    "default_answerable_model",
     "detect_lang",
     "display_text",
     "document_from_record",
@@ -255,6 +278,7 @@ __all__ = [
     "draft_answer",
     "embedding_text",
     "evaluate_xquad",
+    "evidence_of_queries",
     "export_onnx",
     "finish_answer",
     "fsync_path",

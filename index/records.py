@@ -113,6 +113,10 @@ class SearchResults(Sequence[Hit]):
 
     hits: tuple[Hit, ...]
     query_lang: Lang
+    # Whether the top hit answers the question (None: not judged, as in keyword-only search),
+    # and the calibrated probability behind that.
+    answerable: bool | None = None
+    confidence: float | None = None
 
     @overload
     def __getitem__(self, index: int) -> Hit: ...

@@ -16,6 +16,7 @@ import numpy as np
 from index.embed import Matrix
 from index.errors import EmptyInput, QiaoError
 from index.records import LANGS, Counterpart, Document, Lang, Passage, SearchResults
+from index.search.answerable import default_answerable_model
 from index.search.fuse import top_rows
 from index.search.hits import counterpart_of, hits_for, question_info
 from index.search.queries import QueryEncoder
@@ -113,16 +114,18 @@ class IndexView:
             snapshot, vectors, terms, query_langs, k, lang, mode, filters or Filters(),
             self._params,
         )
-        return [
-            SearchResults(
-                tuple(hits_for(
-                    snapshot, r, vectors[i],
-                    question_info(snapshot, queries[i], query_langs[i], terms[i]), counterpart,
-                )),
-                query_langs[i],
-            )
-            for i, r in enumerate(ranked)
-        ]
+        results = []
+        for i, rows in enumerate(ranked):
+            question = question_info(snapshot, queries[i], query_langs[i], terms[i])
+            hits, evidence = hits_for(snapshot, rows, vectors[i], question, counterpart)
+            answerable: bool | None = None
+            confidence: float | None = None
+            if mode != "lexical":
+                answerable, confidence = (False, 0.0) if evidence is None else (
+                    default_answerable_model().answerable(evidence))
+            results.append(SearchResults(tuple(hits), query_langs[i], answerable,
+                                         None if confidence is None else round(confidence, 4)))
+        return results
 
     def nearest(self, vectors: Matrix, k: int = 10, exact: bool = False) -> list[list[str]]:
         """The passage_ids of the k nearest passage vectors of each query vector, by the index's

@@ -120,6 +120,7 @@ class PreparedBench:
     analyzer: Analyzer
     rag: _RagBaseline
     report: EvalReport
+    prepared: dict[str, PreparedDocument]  # doc_id → prepared, aligned (both languages)
 
 
 def prepare_bench(
@@ -145,7 +146,8 @@ def prepare_bench(
     by_id = {s.doc_id: s for s in segments}
     releases = {s.document.release_id for s in segments}
     info = BuildInfo(embedder.model_id, embedder.dim, {}, analyzer.fingerprint)
-    snapshots = _indexed_three_ways(realign_releases(by_id, releases), info)
+    prepared = realign_releases(by_id, releases)
+    snapshots = _indexed_three_ways(prepared, info)
     dense_snapshots = snapshots
     if settings.embed_units == "sentences":
         log("embedding whole passages for the dense baseline")
@@ -177,6 +179,7 @@ def prepare_bench(
         analyzer,
         rag,
         report,
+        prepared,
     )
 
 

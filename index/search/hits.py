@@ -10,6 +10,7 @@ import numpy as np
 from index.embed import Matrix
 from index.records import LANGS, Counterpart, Hit, Span
 from index.search.answer_sentence import (
+    SIMILARITY_SCALE,
     AnswerModel,
     Features,
     QuestionInfo,
@@ -17,6 +18,7 @@ from index.search.answer_sentence import (
     is_body,
     sentence_features,
 )
+from index.search.answerable import Evidence
 from index.store.snapshot import Snapshot
 
 
@@ -66,12 +68,29 @@ def passage_sentences(
     return sentence_block(snapshot, range(row, row + 1), query_vector, question)
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerChoice:
+    """A hit's answer sentence and the evidence that it answers."""
+
+    span: Span
+    evidence: Evidence
+
+
 def answer_span(
     snapshot: Snapshot, row: int, query_vector: Matrix, question: QuestionInfo,
     model: AnswerModel | None = None,
 ) -> Span | None:
-    """The sentence of passage `row` that best answers the question (document offsets), by
-    the answer model over each sentence's features (see `answer_sentence`).
+    """The sentence of passage `row` that best answers the question (document offsets)."""
+    choice = choose_answer(snapshot, row, query_vector, question, model)
+    return None if choice is None else choice.span
+
+
+def choose_answer(
+    snapshot: Snapshot, row: int, query_vector: Matrix, question: QuestionInfo,
+    model: AnswerModel | None = None,
+) -> AnswerChoice | None:
+    """The answer sentence of passage `row`, by the answer model over each sentence's
+    features (see `answer_sentence`), with its evidence.
 
     A passage in the other language than the question is read through its aligned passage in
     the question's language when there is one: the answer is chosen there (term overlap works
@@ -80,17 +99,31 @@ def answer_span(
     if not block.spans:
         return None
     model = model or default_answer_model()
-    best = _through_translation(snapshot, row, block, query_vector, question, model)
-    if best is None:
+    read = block
+    best: int | None = None
+    source = _aligned_source(snapshot, row, block, query_vector, question)
+    if source is not None:
+        read = source
+        chosen = source.vectors[model.best(source.features, source.texts)]
+        closeness = block.vectors @ chosen
+        body = np.array([is_body(t) for t in block.texts])
+        if body.any():
+            closeness = np.where(body, closeness, -np.inf)
+        best = int(np.argmax(closeness))
+    else:
         best = model.best(block.features, block.texts, block.cross)
     start, stop = block.spans[best]
-    return Span(start, stop, block.texts[best])
+    evidence = Evidence(similarity=float(read.features[:, 0].max()) / SIMILARITY_SCALE,
+                        overlap=float(read.features[:, 2].max()), cross=read.cross)
+    return AnswerChoice(Span(start, stop, block.texts[best]), evidence)
 
 
-def _through_translation(
+def _aligned_source(
     snapshot: Snapshot, row: int, block: SentenceBlock, query_vector: Matrix,
-    question: QuestionInfo, model: AnswerModel,
-) -> int | None:
+    question: QuestionInfo,
+) -> SentenceBlock | None:
+    """The sentences of the passages aligned to `row` when they are in the question's language
+    and `row` is not."""
     if not block.cross:
         return None
     key, ordinal = snapshot.key_of_row(row)
@@ -102,14 +135,7 @@ def _through_translation(
     rows = snapshot.rows_of(other)
     source = sentence_block(snapshot, range(rows.start + int(first), rows.start + int(end)),
                             query_vector, question)
-    if source.cross or not source.spans:
-        return None
-    chosen = source.vectors[model.best(source.features, source.texts)]
-    closeness = block.vectors @ chosen
-    body = np.array([is_body(t) for t in block.texts])
-    if body.any():
-        closeness = np.where(body, closeness, -np.inf)
-    return int(np.argmax(closeness))
+    return None if source.cross or not source.spans else source
 
 
 def counterpart_of(snapshot: Snapshot, row: int) -> Counterpart | None:
@@ -137,19 +163,21 @@ def hits_for(
     query_vector: Matrix | None,
     question: QuestionInfo,
     with_counterpart: bool = True,
-) -> list[Hit]:
-    """Materialise ranked rows as Hits; `query_vector` None (lexical mode) skips answers."""
+) -> tuple[list[Hit], Evidence | None]:
+    """Materialise ranked rows as Hits, with the top hit's answer evidence; `query_vector`
+    None (lexical mode) skips answers."""
     hits: list[Hit] = []
+    evidence: Evidence | None = None
     for row, score in ranked:
         key, ordinal = snapshot.key_of_row(row)
         doc = snapshot.document(key)
         seg, _ = key
         local = row - int(snapshot.base[seg])
         start, end = (int(x) for x in snapshot.segments[seg].passages[local])
-        answer = (
-            answer_span(snapshot, row, query_vector, question) if query_vector is not None
-            else None
-        )
+        choice = (choose_answer(snapshot, row, query_vector, question)
+                  if query_vector is not None else None)
+        if choice is not None and not hits:
+            evidence = choice.evidence
         hits.append(
             Hit(
                 passage_id=f"{doc.doc_id}#{ordinal}",
@@ -163,8 +191,8 @@ def hits_for(
                 end=end,
                 text=doc.text[start:end],
                 score=float(score),
-                answer=answer,
+                answer=None if choice is None else choice.span,
                 counterpart=counterpart_of(snapshot, row) if with_counterpart else None,
             )
         )
-    return hits
+    return hits, evidence
