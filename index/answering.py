@@ -30,6 +30,10 @@ from index.records import Lang
 from index.view import IndexView
 
 AnswerMode = Literal["extractive", "generated"]
+NO_ANSWER: dict[Lang, str] = {
+    "en": "No passage in the index answers this question.",
+    "zh": "索引中没有能回答这个问题的段落。",
+}
 Message = dict[str, str]
 
 
@@ -52,8 +56,15 @@ class AnswerDraft:
     question: str
     lang: Lang
     sources: tuple[Source, ...]
-    extractive: ComposedAnswer
+    extractive: ComposedAnswer  # empty when not answerable
     messages: tuple[Message, ...]
+    answerable: bool = True  # the top passage answers the question (calibrated; see search)
+    confidence: float | None = None  # the probability behind `answerable`
+
+    @property
+    def no_answer(self) -> str | None:
+        """Why there is no answer, in the answer language (None when there is one)."""
+        return None if self.answerable else NO_ANSWER[self.lang]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,38 +77,44 @@ class Answer:
     composed: ComposedAnswer
     model: str | None = None
     failure: LlmError | None = None
-
-
-def find_sources(view: IndexView, question: str, k: int, lang: Lang) -> list[Source]:
-    """The top-k passages for `question` in `lang`, numbered from 1, each with its own title and
-    url. A question in the other language finds them through the cross-lingual pivot; a hit
-    still in the other language stands in by its aligned counterpart."""
-    return sources_for(view.search(question, k, lang), lang)
+    answerable: bool = True
+    confidence: float | None = None
+    no_answer: str | None = None  # why there is no answer (the passages are weak matches)
 
 
 def draft_answer(view: IndexView, question: str, *, lang: Lang | None = None,
                  k: int = 5) -> AnswerDraft:
     """Search and compose: see `AnswerDraft`. `lang` None answers in the question's language."""
     answer_lang: Lang = lang or detect_lang(question)
-    sources = tuple(find_sources(view, question, k, answer_lang))
+    found = view.search(question, k, answer_lang)
+    sources = tuple(sources_for(found, answer_lang))
+    answerable = bool(sources) and found.answerable is not False
+    extractive = (extractive_answer(sources, answer_lang) if answerable
+                  else ComposedAnswer("", answer_lang, (), sources))
     return AnswerDraft(
-        question, answer_lang, sources, extractive_answer(sources, answer_lang),
-        tuple(prompt_messages(question, sources, answer_lang)),
+        question, answer_lang, sources, extractive,
+        tuple(prompt_messages(question, sources, answer_lang)), answerable, found.confidence,
     )
 
 
 def finish_answer(draft: AnswerDraft, llm: LanguageModel | None) -> Answer:
-    """The generated answer when `llm` is given and there are sources; else, or when the LLM
-    fails (`failure` set), the extractive one."""
-    if llm is None or not draft.sources:  # nothing to ground a generated answer in
-        return Answer(draft.question, "extractive", draft.extractive)
+    """The generated answer when `llm` is given and the sources answer; else, or when the LLM
+    fails (`failure` set), the extractive one (empty when nothing answers)."""
+    # Nothing to ground a generated answer in, or nothing that answers: no LLM call.
+    if llm is None or not draft.sources or not draft.answerable:
+        return _answer(draft, "extractive", draft.extractive)
     try:
         text = llm.complete(draft.messages)
     except LlmError as exc:
-        return Answer(draft.question, "extractive", draft.extractive, failure=exc)
-    return Answer(
-        draft.question, "generated", generated_answer(text, draft.sources, draft.lang), llm.name
-    )
+        return _answer(draft, "extractive", draft.extractive, failure=exc)
+    return _answer(draft, "generated", generated_answer(text, draft.sources, draft.lang),
+                   model=llm.name)
+
+
+def _answer(draft: AnswerDraft, mode: AnswerMode, composed: ComposedAnswer,
+            model: str | None = None, failure: LlmError | None = None) -> Answer:
+    return Answer(draft.question, mode, composed, model, failure, draft.answerable,
+                  draft.confidence, draft.no_answer)
 
 
 def answer_question(

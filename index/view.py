@@ -121,8 +121,8 @@ class IndexView:
             answerable: bool | None = None
             confidence: float | None = None
             if mode != "lexical":
-                answerable, confidence = (False, 0.0) if evidence is None else (
-                    default_answerable_model().answerable(evidence))
+                answerable, confidence = default_answerable_model().judge(
+                    evidence, snapshot.info.model_id)
             results.append(SearchResults(tuple(hits), query_langs[i], answerable,
                                          None if confidence is None else round(confidence, 4)))
         return results

@@ -301,11 +301,16 @@ def search(
     hits = retriever.search(query, k=k, lang=lang, mode=mode)  # type: ignore[arg-type]
     if as_json:
         results = [{"rank": rank, **asdict(hit)} for rank, hit in enumerate(hits, start=1)]
-        print(json.dumps({"query": query, "query_lang": hits.query_lang, "results": results},
-                         ensure_ascii=False, indent=2))
+        print(json.dumps({"query": query, "query_lang": hits.query_lang,
+                          "answerable": hits.answerable, "confidence": hits.confidence,
+                          "results": results}, ensure_ascii=False, indent=2))
         return
     if not hits:
         out.print("no results")
+    elif hits.answerable is False:
+        out.print("[bold]No passage in the index answers this.[/] The closest passages:",
+                  highlight=False)
+        out.print()
     for rank, hit in enumerate(hits, start=1):
         out.print(
             f"[bold]{rank}. {hit.title}[/] [dim]{hit.lang} {hit.doc_id}"
@@ -366,7 +371,10 @@ def answer(
     result = answer_question(retriever.view(), question, lang=lang, k=k, llm=llm)  # type: ignore[arg-type]
     composed = result.composed
     if as_json:
-        print(json.dumps({"question": question, "answer": composed.text, "lang": composed.lang,
+        print(json.dumps({"question": question,
+                          "answer": composed.text if result.answerable else None,
+                          "reason": result.no_answer, "answerable": result.answerable,
+                          "confidence": result.confidence, "lang": composed.lang,
                           "mode": result.mode, "model": result.model,
                           "failure": str(result.failure) if result.failure else None,
                           "citations": [asdict(c) for c in composed.citations]},
@@ -375,8 +383,8 @@ def answer(
     if result.failure is not None:
         err.print(f"note: the LLM failed ({result.failure}); quoting the passages instead",
                   highlight=False, soft_wrap=True)
-    if not composed.text:
-        out.print("No passage in the index answers this.")
+    if not result.answerable or not composed.text:
+        out.print(result.no_answer or "No passage in the index answers this.")
         return
     out.print(composed.text, highlight=False, soft_wrap=True)
     out.print()

@@ -19,6 +19,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,15 +64,16 @@ def _threshold(p: np.ndarray, answered: float) -> float:
     return float(kept[math.floor((1 - answered) * len(kept))]) if len(kept) else 0.5
 
 
-def fit(examples: Sequence[AbstentionExample], answered: float, l2: float) -> AnswerableModel:
+def fit(examples: Sequence[AbstentionExample], answered: float, l2: float, model_id: str
+        ) -> AnswerableModel:
     x, y = _matrix(examples)
     w = minimize(_loss, np.zeros(x.shape[1]), args=(x, y, l2), jac=True,
                  method="L-BFGS-B").x
-    model = AnswerableModel(tuple(float(v) for v in w), 0.0, 0.0)
+    model = AnswerableModel(tuple(float(v) for v in w), 0.0, 0.0, model_id)
     p = np.array([model.probability(e.evidence) if e.evidence else 0.0 for e in examples])
     cross = np.array([bool(e.evidence and e.evidence.cross) for e in examples])
     return AnswerableModel(model.weights, _threshold(p[(y == 1) & ~cross], answered),
-                           _threshold(p[(y == 1) & cross], answered))
+                           _threshold(p[(y == 1) & cross], answered), model_id)
 
 
 def rates(model: AnswerableModel, examples: Sequence[AbstentionExample],
@@ -79,7 +81,7 @@ def rates(model: AnswerableModel, examples: Sequence[AbstentionExample],
     """(answerable questions answered, unanswerable ones abstained); `threshold` replaces
     both of the model's."""
     if threshold is not None:
-        model = AnswerableModel(model.weights, threshold, threshold)
+        model = replace(model, threshold=threshold, cross_threshold=threshold)
     said = [bool(e.evidence) and model.answerable(e.evidence)[0]  # type: ignore[arg-type]
             for e in examples]
     yes = [s for s, e in zip(said, examples, strict=True) if e.answerable]
@@ -107,7 +109,7 @@ def main() -> None:
           f"{'abstained':>11}  thresholds (same / cross language)")
     for train_half in (0, 1):
         trained = fit([e for e in examples if e.indexed_half == train_half], args.answered,
-                      args.l2)
+                      args.l2, embedder.model_id)
         test = [e for e in examples if e.indexed_half != train_half]
         for setting in (*SETTINGS, "all"):
             part = [e for e in test if setting in ("all", e.setting)]
@@ -116,7 +118,7 @@ def main() -> None:
             print(f"{name:<52}{answered:>10.3f}{abstained:>11.3f}"
                   f"{trained.threshold:>7.3f} / {trained.cross_threshold:.3f}")
             report["folds"][name] = {"answered": answered, "abstained": abstained}  # type: ignore[index]
-    final = fit(examples, args.answered, args.l2)
+    final = fit(examples, args.answered, args.l2, embedder.model_id)
     print("\ntrade-off, model fitted on both halves (all settings, one threshold for both):")
     print(f"{'threshold':>10}{'answered':>10}{'abstained':>11}")
     curve = []

@@ -93,18 +93,30 @@ class PassageOut(BaseModel):
 
 class AnswerResponse(BaseModel):
     question: str
-    answer: str = Field(description="The answer; [n] refers to citations/passages number n.")
+    answer: str | None = Field(
+        description="The answer; [n] refers to citations/passages number n. null when no "
+        "passage answers the question (see `reason`); no LLM is asked then.")
+    reason: str | None = Field(
+        default=None, description="Why there is no answer, in `lang`; null with an answer.")
+    answerable: bool = Field(
+        default=True, description="Whether the top passage answers the question.")
+    confidence: float | None = Field(
+        default=None, description="The probability behind `answerable` (0–1).")
     lang: Lang
     mode: AnswerMode
     citations: list[CitationOut] = Field(description="The passages the answer cites, each once.")
-    passages: list[PassageOut] = Field(description="All passages the answer was made from.")
+    passages: list[PassageOut] = Field(
+        description="All passages the answer was made from (weak matches when there is no "
+        "answer).")
     model: str | None = Field(default=None, description="The LLM, in generated mode.")
 
     @classmethod
     def of(cls, question: str, composed: ComposedAnswer, mode: AnswerMode,
-           model: str | None = None) -> AnswerResponse:
+           model: str | None = None, *, answerable: bool = True,
+           confidence: float | None = None, reason: str | None = None) -> AnswerResponse:
         return cls(
-            question=question, answer=composed.text, lang=composed.lang, mode=mode,
+            question=question, answer=composed.text if answerable else None, reason=reason,
+            answerable=answerable, confidence=confidence, lang=composed.lang, mode=mode,
             citations=[CitationOut.of(c) for c in composed.citations],
             passages=[PassageOut.of(s) for s in composed.sources], model=model,
         )

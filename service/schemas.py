@@ -163,6 +163,12 @@ class SearchResponse(BaseModel):
     query: str
     query_lang: Lang
     took_ms: float
+    answerable: bool | None = Field(
+        default=None, description="Whether the top result answers the query (calibrated on "
+        "answerable and unanswerable questions); results are then weak matches. null in "
+        "lexical mode, which does not judge.")
+    confidence: float | None = Field(
+        default=None, description="The probability behind `answerable` (0–1).")
     results: list[SearchResult]
 
 

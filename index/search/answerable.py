@@ -6,7 +6,8 @@ cosine) and how much of the question's weight (IDF) it holds, read in the questi
 when the hit is a translation. A logistic model over those gives the probability that the top
 hit answers; `scripts/tune_abstention.py` fits it on XQuAD dev (half the articles indexed, the
 other half's questions unanswerable) and picks the threshold that keeps ≥ 95% of answerable
-questions answered. Weights and threshold ship in `answerable_model.json`.
+questions answered. Weights and threshold ship in `answerable_model.json`, with the embedding
+model they were calibrated for: with any other model, answerability is not judged (None).
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ class AnswerableModel:
     weights: tuple[float, ...]
     threshold: float
     cross_threshold: float
+    embedding_model: str  # cosines are calibrated for this model only
+
+    def judge(self, evidence: Evidence | None, embedding_model: str
+              ) -> tuple[bool | None, float | None]:
+        """(answered?, probability); (None, None) for another embedding model, whose cosines
+        this calibration says nothing about; (False, 0.0) without evidence (no hit)."""
+        if embedding_model != self.embedding_model:
+            return None, None
+        if evidence is None:
+            return False, 0.0
+        return self.answerable(evidence)
 
     def probability(self, evidence: Evidence) -> float:
         z = sum(w * x for w, x in zip(self.weights, evidence.features(), strict=True))
@@ -63,19 +75,22 @@ class AnswerableModel:
         return {"features": list(EVIDENCE_FEATURES),
                 "weights": [round(w, 6) for w in self.weights],
                 "threshold": round(self.threshold, 6),
-                "cross_threshold": round(self.cross_threshold, 6)}
+                "cross_threshold": round(self.cross_threshold, 6),
+                "embedding_model": self.embedding_model}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> AnswerableModel:
         names = data.get("features")
         weights = data.get("weights")
         thresholds = (data.get("threshold"), data.get("cross_threshold"))
+        embedding_model = data.get("embedding_model")
         if (not isinstance(names, Sequence) or tuple(names) != EVIDENCE_FEATURES
                 or not isinstance(weights, Sequence) or len(weights) != len(names)
-                or not all(isinstance(t, int | float) for t in thresholds)):
+                or not all(isinstance(t, int | float) for t in thresholds)
+                or not isinstance(embedding_model, str)):
             raise ValueError("answerable model does not match this version of Qiao")
         return cls(tuple(float(w) for w in weights), float(str(thresholds[0])),
-                   float(str(thresholds[1])))
+                   float(str(thresholds[1])), embedding_model)
 
 
 @cache

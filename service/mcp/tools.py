@@ -96,6 +96,9 @@ class LocalHost:
 class SearchOutput(BaseModel):
     query: str
     query_lang: Lang
+    answerable: bool | None = Field(
+        default=None, description="Whether the top result answers the query; when false the "
+        "results are only weak matches: say the releases do not answer it.")
     results: list[SearchResult] = Field(
         description="Best first. start/end index the text of document doc_id; `answer` is the "
         "sentence that best answers the query; `counterpart` the same content in the other "
@@ -177,7 +180,7 @@ def _date_arg(name: str, value: str | None) -> dt.date | None:
 def search_output(view: IndexView, query: str, k: int, lang: Lang | None) -> SearchOutput:
     found = view.search(query, k, lang)
     return SearchOutput(
-        query=query, query_lang=found.query_lang,
+        query=query, query_lang=found.query_lang, answerable=found.answerable,
         results=[SearchResult.of(rank, hit) for rank, hit in enumerate(found, start=1)],
     )
 
@@ -187,6 +190,9 @@ def search_text(output: SearchOutput) -> str:
     if not output.results:
         return f"No passages found for {output.query!r}."
     blocks: list[str] = []
+    if output.answerable is False:
+        blocks.append(f"No passage in the index answers {output.query!r}; the closest "
+                      "passages follow, but they do not answer it.")
     for r in output.results:
         lines = [
             f"[{r.rank}] {r.title} — {r.date or 'no date'}, {r.lang}" + (f", {r.url}" if r.url
@@ -208,8 +214,8 @@ def search_text(output: SearchOutput) -> str:
 def answer_text(answer: Answer) -> str:
     """The answer, then each citation's exact place, as text a model can quote."""
     composed = answer.composed
-    if not composed.text:
-        return f"No passage answers {answer.question!r}."
+    if not answer.answerable or not composed.text:
+        return f"No passage in the index answers {answer.question!r}."
     lines = [composed.text, ""]
     lines += [f"[{c.n}] {c.title} — doc_id={c.doc_id} start={c.start} end={c.end}: "
               f"{display_text(c.text)}" for c in composed.citations]
@@ -340,7 +346,9 @@ def create_mcp_server(host: ToolHost) -> MCPServer[Any]:
         llm = host.language_model()
         answer = await _call(host, lambda v: answer_question(v, question, lang=wanted, k=k,
                                                              llm=llm))
-        output = AnswerResponse.of(question, answer.composed, answer.mode, answer.model)
+        output = AnswerResponse.of(question, answer.composed, answer.mode, answer.model,
+                                   answerable=answer.answerable,
+                                   confidence=answer.confidence, reason=answer.no_answer)
         return _result(answer_text(answer), output)
 
     async def get_document(

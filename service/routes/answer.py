@@ -95,8 +95,11 @@ async def answer(
         log.info("answer %r", body.question, extra={"query": body.question, "mode": mode})
     view = retriever.view()
     draft = await state.read(lambda: draft_answer(view, body.question, lang=body.lang, k=body.k))
-    extractive = AnswerResponse.of(body.question, draft.extractive, "extractive")
-    if mode == "extractive" or not draft.sources:  # nothing to ground a generated answer in
+    extractive = AnswerResponse.of(
+        body.question, draft.extractive, "extractive", answerable=draft.answerable,
+        confidence=draft.confidence, reason=draft.no_answer)
+    # Nothing to ground a generated answer in, or nothing that answers: no LLM call.
+    if mode == "extractive" or not draft.sources or not draft.answerable:
         if body.stream:
             return _event_stream(_extractive_events(extractive))
         return JSONResponse(_dump(extractive))
@@ -108,8 +111,9 @@ async def answer(
         result = await state.offload(lambda: finish_answer(draft, llm.ChatModel(config)))
         if result.failure is not None:
             return _llm_failed(result.failure, extractive)
-        return JSONResponse(_dump(AnswerResponse.of(body.question, result.composed, result.mode,
-                                                    result.model)))
+        return JSONResponse(_dump(AnswerResponse.of(
+            body.question, result.composed, result.mode, result.model,
+            confidence=result.confidence)))
     try:
         # Opened before the response starts, so a failure here is still a 502/504.
         stream = await llm.open_stream(config, list(draft.messages))
@@ -160,4 +164,5 @@ async def _generated_events(
     finally:
         await stream.aclose()
     composed = generated_answer("".join(parts), sources, lang)
-    yield _sse("done", _dump(AnswerResponse.of(question, composed, "generated", model)))
+    yield _sse("done", _dump(AnswerResponse.of(question, composed, "generated", model,
+                                               confidence=draft.confidence)))

@@ -50,6 +50,8 @@ async def _search(
         query=body.query,
         query_lang=found.query_lang,
         took_ms=round(took_ms, 2),
+        answerable=found.answerable,
+        confidence=found.confidence,
         results=[SearchResult.of(rank, hit) for rank, hit in enumerate(found, start=1)],
     )
 

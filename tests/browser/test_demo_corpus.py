@@ -187,3 +187,18 @@ def test_screenshots_of_english_and_chinese_searches(
         expect(page.locator("#doc mark")).to_be_in_viewport()
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         shoot(page, f"document-{name}-{width}")
+
+
+def test_a_question_nothing_answers_says_so_above_the_weak_matches(
+    page: Page, demo_base: str
+) -> None:
+    assert api_search(demo_base, "qwertyuiop")["answerable"] is False
+    page.goto(demo_base + "/")
+    search(page, "qwertyuiop")
+    notice = page.locator("#no-answer")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("No passage in the index answers this")
+    assert cards(page)  # the closest passages are still listed below
+    expect(page.locator("#answer")).to_be_hidden()
+    search(page, EN_QUESTION)  # a real question clears the notice
+    expect(notice).to_be_hidden()

@@ -111,3 +111,18 @@ def test_readme_examples_answer_with_the_right_sentence(
     assert answer is not None
     assert expected in " ".join(answer.text.split())
     assert "中文版" not in answer.text  # never the navigation crumb
+
+
+@pytest.mark.parametrize(
+    "query", ["qwertyuiop", "今天天气怎么样？", "What is the population of Mars?"])
+def test_nonsense_is_not_answered(demo: Retriever, query: str) -> None:
+    found = demo.search(query, k=3)
+    assert found.answerable is False
+    assert found.hits  # the closest passages are still listed
+
+
+@pytest.mark.parametrize(
+    "query", ["Who chairs the CPC Qingpu District Committee?", "谁是中共青浦区委书记？",
+              "进博会累计采购订单金额是多少？"])
+def test_real_questions_are_answered(demo: Retriever, query: str) -> None:
+    assert demo.search(query, k=3).answerable is True

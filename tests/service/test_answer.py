@@ -257,3 +257,57 @@ def test_demo_questions_get_answers_in_their_language_citing_the_fact(
     assert fact in body["citations"][0]["text"]
     assert all(p["lang"] == lang for p in body["passages"])
     assert_spans_exact(demo_client, body)
+
+
+# -- no answer -----------------------------------------------------------------------------------
+
+
+def _calibrated_for_the_fake(monkeypatch: pytest.MonkeyPatch, threshold: float) -> None:
+    """An answerable model calibrated for the tests' fake embedder (the shipped one is for the
+    real model, so with the fake nothing is judged): probability 0.5 for any evidence."""
+    from index.search.answerable import AnswerableModel
+
+    model = AnswerableModel((0.0,) * 6, threshold, threshold, "fake-hash-64")
+    monkeypatch.setattr("index.view.default_answerable_model", lambda: model)
+
+
+def test_unanswerable_question_gets_no_answer_and_no_llm_call(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _calibrated_for_the_fake(monkeypatch, threshold=0.9)  # 0.5 < 0.9: nothing answers
+    with FakeLlm() as fake:
+        client = llm_client(make_client, fake)
+        body = client.post("/v1/answer", json={"question": QUESTION, "k": 3}).json()
+        streamed = events_of(client.post("/v1/answer", json={
+            "question": QUESTION, "k": 3, "stream": True}).text)
+        assert fake.requests == []  # no LLM call when nothing answers
+    assert body["answer"] is None and body["answerable"] is False
+    assert body["reason"] == "No passage in the index answers this question."
+    assert body["confidence"] == 0.5 and body["citations"] == []
+    assert body["passages"]  # the weak matches are still there to look at
+    assert [e for e, _ in streamed] == ["sources", "done"]  # no answer text
+    search = client.post("/v1/search", json={"query": QUESTION}).json()
+    assert (search["answerable"], search["confidence"]) == (False, 0.5)
+    assert search["results"]
+    chinese = client.post("/v1/answer", json={"question": QUESTION, "lang": "zh"}).json()
+    assert chinese["reason"] == "索引中没有能回答这个问题的段落。"
+
+
+def test_answerable_question_is_answered_and_says_so(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _calibrated_for_the_fake(monkeypatch, threshold=0.4)  # 0.5 ≥ 0.4: answered
+    client = make_client(**NO_LLM)
+    body = client.post("/v1/answer", json={"question": QUESTION, "k": 3}).json()
+    assert body["answerable"] is True and body["reason"] is None
+    assert body["answer"].startswith("Trains run every four minutes")
+
+
+def test_an_embedding_model_without_calibration_is_not_judged(make_client: ClientFactory) -> None:
+    client = make_client(**NO_LLM)  # the fake embedder: the shipped calibration does not apply
+    search = client.post("/v1/search", json={"query": QUESTION}).json()
+    assert (search["answerable"], search["confidence"]) == (None, None)
+    body = client.post("/v1/answer", json={"question": QUESTION}).json()
+    assert body["answerable"] is True and body["answer"]
+    lexical = client.post("/v1/search", json={"query": QUESTION, "mode": "lexical"}).json()
+    assert lexical["answerable"] is None

@@ -12,6 +12,7 @@ export async function showDocument(target) {
   if (state.searchAbort) state.searchAbort.abort();
   els.results.hidden = true;
   els.answer.hidden = true;
+  els.noAnswer.hidden = true;
   els.doc.hidden = false;
   if (target.q !== null) els.q.value = target.q;
   setLangControl(target.lang);

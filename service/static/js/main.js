@@ -63,6 +63,7 @@ function start() {
   }
   els.uiLang = document.getElementById("ui-lang");
   els.answerText = document.getElementById("answer-text");
+  els.noAnswer = document.getElementById("no-answer");
   els.answerSources = document.getElementById("answer-sources");
   els.docBack = document.getElementById("doc-back");
   els.docToggle = document.getElementById("doc-toggle");

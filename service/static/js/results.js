@@ -19,6 +19,7 @@ function showSearchView() {
   els.doc.hidden = true;
   els.results.hidden = false;
   els.answer.hidden = els.answerText.childNodes.length === 0;
+  els.noAnswer.hidden = !state.noAnswer;
   state.docSeq += 1; // a document still loading must not appear over the results
 }
 
@@ -69,6 +70,8 @@ async function runSearch(q, lang) {
   const current = () => seq === state.searchSeq;
   state.rendered = null;
   clearAnswer();
+  state.noAnswer = false;
+  els.noAnswer.hidden = true;
   els.results.setAttribute("aria-busy", "true");
   const slow = window.setTimeout(() => {
     if (!current()) return;
@@ -83,6 +86,9 @@ async function runSearch(q, lang) {
     if (!current()) return;
     const results = Array.isArray(body && body.results) ? body.results : [];
     renderResults(q, lang, results);
+    // The server judged that nothing answers: say so above the weak matches.
+    state.noAnswer = results.length > 0 && body.answerable === false;
+    els.noAnswer.hidden = !state.noAnswer;
     if (results.length === 0) setStatus("info", "noResults", q);
     else {
       const ms = Math.round(Number(body.took_ms) || 0);

@@ -17,5 +17,6 @@ export const state = {
   rendered: null, // {q, lang, results} of the results currently in the DOM
   lastOpened: -1, // index of the result whose document was opened, to refocus on return
   answerEndpoint: true, // false once the server says it has no /v1/answer
+  noAnswer: false, // the server judged that no result answers the current query
   titleSubject: "", // the query or document named in the window title and history
 };
