@@ -216,6 +216,31 @@ def pivot_to(
     return out
 
 
+def _own_language(
+    snapshot: Snapshot, vectors: Matrix, terms: Sequence[Sequence[str]], target_mask: Mask,
+    k: int, mode: Mode, filters: Filters, params: SearchParams,
+) -> list[dict[int, float]]:
+    """Results restricted to the queries' own language: the unrestricted results with the other
+    language left out, so restricting never reorders them (fusion normalises each list over its
+    candidates, and a narrower candidate set would move the scores). Only when fewer than k
+    remain are the restricted results appended, after them and in their own order."""
+    wide = ranked_lists(snapshot, vectors, terms, _mask_for(snapshot, None, filters), mode,
+                        params)
+    kept = [{row: score for row, score in line.items() if target_mask[row]} for line in wide]
+    short = [i for i, line in enumerate(kept) if len(line) < k]
+    if short:
+        narrow = ranked_lists(snapshot, vectors[short], [terms[i] for i in short], target_mask,
+                              mode, params)
+        for i, line in zip(short, narrow, strict=True):
+            floor = min(kept[i].values(), default=0.0)
+            top = max(line.values(), default=0.0)
+            for row, score in line.items():
+                if row not in kept[i]:
+                    # Below every kept score, in the restricted order.
+                    kept[i][row] = floor - 1.0 - (top - score)
+    return kept
+
+
 def search_rows(
     snapshot: Snapshot,
     vectors: Matrix,
@@ -229,18 +254,33 @@ def search_rows(
 ) -> list[list[tuple[int, float]]]:
     """Top-k (row, score) per query.
 
-    With a target `lang` different from a query's language, the query also searches passages in
-    its own language and pivots them through the alignment onto `lang` passages of the same
-    release; both lists are fused. That is what finds the Chinese passage for an English
-    question when the release exists in both languages.
+    With a target `lang` equal to a query's language, the results are the unrestricted ones in
+    that language (see `_own_language`). With a target `lang` different from a query's
+    language, the query also searches passages in its own language and pivots them through the
+    alignment onto `lang` passages of the same release; both lists are fused. That is what
+    finds the Chinese passage for an English question when the release exists in both
+    languages.
     """
     target_mask = _mask_for(snapshot, lang, filters)
-    cross = [lang is not None and q != lang for q in query_langs]
-    direct = ranked_lists(snapshot, vectors, terms, target_mask, mode, params, cross)
-    results: list[dict[int, float]] = list(direct)
+    results: list[dict[int, float]] = [{} for _ in query_langs]
+    own = [i for i, q in enumerate(query_langs) if lang is not None and q == lang]
+    if own:
+        assert target_mask is not None  # lang is set
+        for i, line in zip(own, _own_language(snapshot, vectors[own], [terms[i] for i in own],
+                                              target_mask, k, mode, filters, params),
+                           strict=True):
+            results[i] = line
+    others = [i for i in range(len(query_langs)) if i not in set(own)]
+    if not others:
+        return [top_rows(r, k) for r in results]
+    cross = [lang is not None for _ in others]
+    direct = ranked_lists(snapshot, vectors[others], [terms[i] for i in others], target_mask,
+                          mode, params, cross)
+    for i, line in zip(others, direct, strict=True):
+        results[i] = line
     if lang is not None and params.pivot and mode != "lexical":
-        for source_lang in {q for q in query_langs if q != lang}:
-            idx = [i for i, q in enumerate(query_langs) if q == source_lang]
+        for source_lang in {query_langs[i] for i in others}:
+            idx = [i for i in others if query_langs[i] == source_lang]
             source_mask = _mask_for(
                 snapshot,
                 source_lang,
@@ -257,5 +297,5 @@ def search_rows(
                 pivot = pivot_to(snapshot, src, target_mask)
                 if pivot:
                     w = params.pivot_weight
-                    results[i] = _fuse([direct[i], pivot], [1.0 - w, w], params)
+                    results[i] = _fuse([results[i], pivot], [1.0 - w, w], params)
     return [top_rows(r, k) for r in results]

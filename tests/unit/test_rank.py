@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from index.records import Document, PreparedDocument
+from index.records import LANGS, Document, PreparedDocument
 from index.search.rank import Filters, SearchParams, search_rows
 from index.store.manifest import BuildInfo
 from index.store.snapshot import Snapshot
@@ -111,3 +113,67 @@ def test_filters_restrict_rows(snapshot: Snapshot) -> None:
     none = search_rows(snapshot, unit(0)[None, :], [[]], ["en"], 5, None, "dense",
                        Filters(release_id="other"), SearchParams())[0]
     assert none == []
+
+
+# -- restricting to the query's own language keeps the order -------------------------------------
+
+WORDS = {"en": ["ferri", "bridg", "park", "metro", "fare", "school", "port", "tax"],
+         "zh": ["渡轮", "大桥", "公园", "地铁", "票价", "学校", "港口", "税收"]}
+
+
+def random_archive(seed: int, docs: int) -> Snapshot:
+    """`docs` releases, each in English and Chinese, 2–4 passages per version, random unit
+    vectors (partners close to each other) and random terms: the two languages compete for
+    the unrestricted candidate lists."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for d in range(docs):
+        n = int(rng.integers(2, 5))
+        base = rng.standard_normal((n, DIM)).astype(np.float32)
+        for lang in ("en", "zh"):
+            pieces = [f"{lang} passage {d}.{i}." for i in range(n)]
+            text = "\n\n".join(pieces)
+            doc = Document(f"r{d}.{lang}", f"r{d}", lang, f"R{d}", text)  # type: ignore[arg-type]
+            spans, pos = [], 0
+            for piece in pieces:
+                start = text.index(piece, pos)
+                spans.append((start, start + len(piece)))
+                pos = start + len(piece)
+            noisy = base + 0.5 * rng.standard_normal(base.shape).astype(np.float32)
+            vectors = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+            terms = [tuple(rng.choice(WORDS[lang], size=int(rng.integers(1, 4))).tolist())
+                     for _ in range(n)]
+            partner = f"r{d}.{'zh' if lang == 'en' else 'en'}"
+            out.append(PreparedDocument(
+                document=doc, content_hash=doc.content_hash, spans=np.array(spans, np.int64),
+                vectors=vectors, terms=tuple(terms),
+                sentence_spans=np.array([(i, s, e) for i, (s, e) in enumerate(spans)],
+                                        np.int64),
+                sentence_vectors=vectors.copy(), sentence_terms=tuple(terms),
+                counterparts=np.array([[i, i + 1, 0.9] for i in range(n)], np.float64),
+                counterpart_doc=partner,
+            ))
+    return Snapshot.from_prepared(out, BuildInfo("test", DIM, {}, ""), 1 << 30)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), docs=st.integers(3, 30), k=st.integers(1, 10),
+       lang=st.sampled_from(["en", "zh"]), mode=st.sampled_from(["hybrid", "dense", "lexical"]),
+       candidates=st.integers(2, 20))
+def test_restricting_to_the_query_language_keeps_the_unrestricted_order(
+    seed: int, docs: int, k: int, lang: str, mode: str, candidates: int,
+) -> None:
+    snap = random_archive(seed, docs)
+    rng = np.random.default_rng(seed + 1)
+    vector = rng.standard_normal(DIM).astype(np.float32)
+    vector /= np.linalg.norm(vector)
+    terms = rng.choice(WORDS[lang], size=2).tolist()
+    params = SearchParams(candidates=candidates)
+    restricted = [row for row, _ in rank(snap, vector, terms, lang, lang, mode, params, k)]
+    everything = rank(snap, vector, terms, lang, None, mode, params, k=snap.n_rows)
+    wanted = int(LANGS.index(lang))
+    unrestricted = [row for row, _ in everything if int(snap.row_lang[row]) == wanted]
+    assert all(int(snap.row_lang[row]) == wanted for row in restricted)
+    shared = [row for row in restricted if row in set(unrestricted)]
+    # The restricted results start with the unrestricted ones of that language, in order.
+    assert restricted[:len(shared)] == shared == unrestricted[:len(shared)]
