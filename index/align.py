@@ -10,6 +10,7 @@ the order of paragraphs, so position breaks ties that similarity alone gets wron
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,10 @@ _BEADS: tuple[tuple[int, int], ...] = (
 _MERGE_PENALTY = 0.01  # per extra passage in a bead: merging averages out noise, so it must earn it
 _MIN_BAND = 30
 _BAND_SHARE = 0.05
+# The score at which an aligned sentence is as likely right as wrong, and how fast the odds
+# grow with it (see alignment_confidence).
+CONFIDENCE_MIDPOINT = 0.80
+CONFIDENCE_SLOPE = 40.0
 _SKIP_COST = 0.01  # leaving a passage unaligned costs a little, so a true split is joined
 
 
@@ -177,3 +182,12 @@ def _project(
         if not kept:  # every share is small: take the heaviest
             kept = [max(held, key=lambda q: held[q])]
         out[p] = (kept[0], kept[-1] + 1, float(np.mean(scores[p])))
+
+
+def alignment_confidence(score: float, covered: float) -> float:
+    """How likely a counterpart is the translation of its passage, from the mean alignment
+    score (cosine) of the passage's aligned sentences and the share of the passage they cover.
+    A logistic curve over the score (fitted on parallel news with dropped and swapped
+    sentences: see scripts/eval_parallel.py), scaled by the share covered."""
+    z = CONFIDENCE_SLOPE * (score - CONFIDENCE_MIDPOINT)
+    return covered / (1.0 + math.exp(-max(-50.0, min(50.0, z))))

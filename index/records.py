@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal, overload
 
 import numpy as np
@@ -83,6 +83,10 @@ class Counterpart:
     score: float
     title: str = ""
     url: str | None = None
+    # The translation of the hit's answer sentence, when that sentence is aligned.
+    answer: Span | None = None
+    # How likely the span is the translation of the passage (None: not judged; see align).
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +144,8 @@ class PreparedDocument:
     Arrays are row-aligned with its passages.
 
     `counterparts[i] = [first, end, score]`: passage i aligns with passages [first, end) of
-    document `counterpart_doc` (-1 when nothing aligns). Sentence spans are document offsets;
+    document `counterpart_doc` (-1 when nothing aligns); `sentence_counterparts` the same for
+    its sentences. Sentence spans are document offsets;
     `sentence_passage` gives the passage ordinal each sentence belongs to.
     """
 
@@ -154,6 +159,9 @@ class PreparedDocument:
     sentence_terms: tuple[tuple[str, ...], ...]  # analysed terms per sentence
     counterparts: FloatArray  # (p, 3)
     counterpart_doc: str | None = None
+    # (s, 3): sentence i aligns with sentences [first, end) of `counterpart_doc`, with the
+    # alignment's score (-1 where nothing aligns); (0, 3) when not aligned at sentence level.
+    sentence_counterparts: FloatArray = field(default_factory=lambda: np.zeros((0, 3)))
 
     @property
     def doc_id(self) -> str:
@@ -168,4 +176,5 @@ class PreparedDocument:
 
     def without_counterparts(self) -> PreparedDocument:
         empty = np.full((len(self.spans), 3), -1.0)
-        return replace(self, counterparts=empty, counterpart_doc=None)
+        return replace(self, counterparts=empty, counterpart_doc=None,
+                       sentence_counterparts=np.zeros((0, 3)))

@@ -80,7 +80,8 @@ def _relinked(
     aligned = realign_releases(versions, releases)
     links = {
         (snapshot.segments[key[0]].name, key[1]): DocLinks(
-            aligned[doc_id].counterpart_doc, aligned[doc_id].counterparts.astype(np.float32)
+            aligned[doc_id].counterpart_doc, aligned[doc_id].counterparts.astype(np.float32),
+            aligned[doc_id].sentence_counterparts.astype(np.float32),
         )
         for doc_id, key in older.items()
     }

@@ -24,6 +24,15 @@ _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U000200
 # What an English sentence may start with after ". ": opening quotes/brackets (ASCII and CJK).
 _OPENERS = frozenset("“‘\"'([{「『《【（〈〔")
 _WHITESPACE = re.compile(r"\s+")
+_LINE_BREAK = re.compile(r"\n")
+_LINE_ENDS_SENTENCE = re.compile(rf"[.!?。！？；…][{_CLOSERS}]*\s*$")
+# Chinese text with one sentence per line often ends a line with a closing quote and no stop
+# (“……押韵”). A line break right after a quote, with Chinese on either side, ends a sentence;
+# a hard wrap inside a sentence rarely falls just after a quote.
+_QUOTED_LINE_END = re.compile(
+    "(?<=[\u3400-\u4dbf\u4e00-\u9fff，。！？；：…][”’」』\"“])(?=[^\\S\n]*\n)"
+    "|(?<=[”’」』\"“])(?=[^\\S\n]*\n[^\\S\n]*[\u3400-\u4dbf\u4e00-\u9fff“「『（])"
+)
 
 # Abbreviations whose period does not end a sentence (compared lower-case, without the period).
 _ABBREVIATIONS = frozenset(
@@ -69,17 +78,35 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Spans:
     brackets, with no whitespace needed. English sentences end at . ! ? plus closers when
     whitespace and an upper-case letter, digit, opening quote or Chinese character follow;
     abbreviations, initials, decimals, list numbers and ellipses do not end a sentence. A single
-    newline (a hard wrap) is ordinary whitespace.
+    newline (a hard wrap) is ordinary whitespace, except right after a quote in Chinese text
+    and in paragraphs written one sentence per line (see `_one_sentence_per_line`).
     """
     spans: Spans = []
     for para_start, para_end in paragraph_spans(text, start, end):
+        breaks = [mark.end() for mark in _TERMINATOR.finditer(text, para_start, para_end)
+                  if _ends_sentence(text, mark, para_start, para_end)]
+        breaks += [line.start() for line in _QUOTED_LINE_END.finditer(text, para_start, para_end)]
+        if _one_sentence_per_line(text, para_start, para_end):
+            breaks += [m.start() for m in _LINE_BREAK.finditer(text, para_start, para_end)]
         cursor = para_start
-        for mark in _TERMINATOR.finditer(text, para_start, para_end):
-            if _ends_sentence(text, mark, para_start, para_end):
-                _append_trimmed(text, cursor, mark.end(), spans)
-                cursor = mark.end()
+        for brk in sorted(set(breaks)):
+            if brk > cursor:
+                _append_trimmed(text, cursor, brk, spans)
+                cursor = brk
         _append_trimmed(text, cursor, para_end, spans)
     return spans
+
+
+def _one_sentence_per_line(text: str, start: int, end: int) -> bool:
+    """Whether the paragraph's lines are sentences (subtitles, one sentence per line, lists of
+    headlines and sentences) rather than a hard-wrapped sentence flow: at least three lines,
+    and at least half of them end like a sentence. Hard-wrapped prose ends few lines so (an
+    eighth in the demo release), line-per-sentence text nearly all."""
+    lines = [line for line in text[start:end].split("\n") if line.strip()]
+    if len(lines) < 3:
+        return False
+    ended = sum(1 for line in lines if _LINE_ENDS_SENTENCE.search(line))
+    return 2 * ended >= len(lines)
 
 
 def _append_trimmed(text: str, start: int, end: int, spans: Spans) -> None:

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
+from index.align import alignment_confidence
 from index.embed import Matrix
-from index.records import LANGS, Counterpart, Hit, Span
+from index.records import LANGS, Counterpart, Document, Hit, Span
 from index.search.answer_sentence import (
     SIMILARITY_SCALE,
     AnswerModel,
@@ -19,7 +21,10 @@ from index.search.answer_sentence import (
     sentence_features,
 )
 from index.search.answerable import Evidence
+from index.store.segment import sized_sentence_links
 from index.store.snapshot import Snapshot
+
+F32Row = npt.NDArray[np.float32]
 
 
 def question_info(snapshot: Snapshot, text: str, lang: str, terms: Sequence[str]
@@ -138,23 +143,70 @@ def _aligned_source(
     return None if source.cross or not source.spans else source
 
 
-def counterpart_of(snapshot: Snapshot, row: int) -> Counterpart | None:
-    """The aligned span of the other language version (offsets into that document's text)."""
+def counterpart_of(snapshot: Snapshot, row: int, answer: Span | None = None
+                   ) -> Counterpart | None:
+    """The aligned span of the other language version (offsets into that document's text),
+    and there the translation of `answer` (a sentence of this passage) when it is aligned.
+
+    The span covers the translations of the passage's own sentences (their alignment beads),
+    not whole paragraphs; a passage none of whose sentences has a partner gets no counterpart
+    (the versions are not parallel there). Documents aligned before sentence links were kept
+    fall back to the passage links."""
     key, ordinal = snapshot.key_of_row(row)
     links = snapshot.links(key)
-    first, end, score = (float(x) for x in links.ranges[ordinal])
     other = snapshot.key_of(links.counterpart_doc or "")
-    if first < 0 or other is None:
+    if other is None:
         return None
-    seg, doc_ordinal = other
+    seg, doc = key
     segment = snapshot.segments[seg]
-    rows = segment.rows_of(doc_ordinal)
+    own_sentences = segment.sentences_of(doc)
+    sentence_links = sized_sentence_links(links, len(own_sentences))
+    other_segment = snapshot.segments[other[0]]
+    other_doc = other_segment.document(other[1])
+    if not (sentence_links[:, 0] >= 0).any():
+        return _passage_counterpart(snapshot, other, links.ranges[ordinal], other_doc)
+    local = row - int(snapshot.base[seg])
+    first, end = (int(x) - own_sentences.start for x in segment.passage_sentences[local])
+    mine = np.asarray(sentence_links[first:end], np.float64)
+    aligned = mine[:, 0] >= 0
+    if not aligned.any():
+        return None
+    lengths = np.diff(np.asarray(segment.sentences[own_sentences.start + first:
+                                                   own_sentences.start + end], np.int64),
+                      axis=1)[:, 0].astype(np.float64)
+    other_sentences = other_segment.sentences_of(other[1])
+    spans = np.asarray(other_segment.sentences[other_sentences.start:other_sentences.stop],
+                       np.int64)
+    lo, hi = int(mine[aligned, 0].min()), int(mine[aligned, 1].max())
+    start, stop = int(spans[lo, 0]), int(spans[hi - 1, 1])
+    score = float(np.average(mine[aligned, 2], weights=lengths[aligned]))
+    covered = float(lengths[aligned].sum() / max(lengths.sum(), 1.0))
+    translated = None
+    if answer is not None:
+        for i in range(first, end):
+            a, b = (int(x) for x in segment.sentences[own_sentences.start + i])
+            if (a, b) == (answer.start, answer.end) and sentence_links[i, 0] >= 0:
+                t0 = int(spans[int(sentence_links[i, 0]), 0])
+                t1 = int(spans[int(sentence_links[i, 1]) - 1, 1])
+                translated = Span(t0, t1, other_doc.text[t0:t1])
+    return Counterpart(
+        other_doc.doc_id, other_doc.lang, start, stop, other_doc.text[start:stop], score,
+        other_doc.title, other_doc.url, answer=translated,
+        confidence=round(alignment_confidence(score, covered), 4),
+    )
+
+
+def _passage_counterpart(snapshot: Snapshot, other: tuple[int, int], link: F32Row,
+                         other_doc: Document) -> Counterpart | None:
+    first, end, score = (float(x) for x in link)
+    if first < 0:
+        return None
+    segment = snapshot.segments[other[0]]
+    rows = segment.rows_of(other[1])
     start = int(segment.passages[rows.start + int(first), 0])
     stop = int(segment.passages[rows.start + int(end) - 1, 1])
-    doc = segment.document(doc_ordinal)
-    return Counterpart(
-        doc.doc_id, doc.lang, start, stop, doc.text[start:stop], score, doc.title, doc.url
-    )
+    return Counterpart(other_doc.doc_id, other_doc.lang, start, stop,
+                       other_doc.text[start:stop], score, other_doc.title, other_doc.url)
 
 
 def hits_for(
@@ -192,7 +244,8 @@ def hits_for(
                 text=doc.text[start:end],
                 score=float(score),
                 answer=None if choice is None else choice.span,
-                counterpart=counterpart_of(snapshot, row) if with_counterpart else None,
+                counterpart=counterpart_of(snapshot, row, None if choice is None else choice.span)
+                if with_counterpart else None,
             )
         )
     return hits, evidence

@@ -243,7 +243,8 @@ def _write_array(path: Path, array: Mask) -> str:
 def _overlay_json(links: Mapping[tuple[str, int], DocLinks]) -> dict[str, object]:
     return {"entries": [
         {"segment": seg, "doc": doc, "counterpart_doc": value.counterpart_doc,
-         "ranges": np.asarray(value.ranges, np.float64).tolist()}
+         "ranges": np.asarray(value.ranges, np.float64).tolist(),
+         "sentences": np.asarray(value.sentences, np.float64).tolist()}
         for (seg, doc), value in sorted(links.items())
     ]}
 
@@ -252,7 +253,8 @@ def read_overlay(path: Path) -> dict[tuple[str, int], DocLinks]:
     raw = json.loads(path.read_text(encoding="utf-8"))
     return {
         (str(e["segment"]), int(e["doc"])): DocLinks(
-            e["counterpart_doc"], np.asarray(e["ranges"], np.float32).reshape(-1, 3)
+            e["counterpart_doc"], np.asarray(e["ranges"], np.float32).reshape(-1, 3),
+            np.asarray(e.get("sentences", []), np.float32).reshape(-1, 3),
         )
         for e in raw["entries"]
     }

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from index.indexes.dense import FaissDense
 from index.indexes.lexical import Postings
 from index.store.manifest import SegmentEntry
-from index.store.segment import DocLinks, Segment, Texts
+from index.store.segment import DocLinks, Segment, Texts, sized_sentence_links
 
 FLOOR_ROWS = 2_000
 TIER_FACTOR = 8
@@ -145,6 +145,10 @@ def merge_segments(
         sentence_term_ids=ids,
         links=np.concatenate([link.ranges for link in doc_links]).astype(np.float32)
         if doc_links else np.zeros((0, 3), np.float32),
+        sentence_links=np.concatenate([
+            sized_sentence_links(link, len(segment.sentences_of(doc)))
+            for link, (segment, doc) in zip(doc_links, pick, strict=True)
+        ]).astype(np.float32) if doc_links else np.zeros((0, 3), np.float32),
         dense=FaissDense.build(
             np.concatenate([s.dense.vectors(r) for s, r in zip(segments, rows_of, strict=True)])
             if next_row else np.zeros((0, dim), np.float32),

@@ -7,7 +7,7 @@ land a passage off where the versions break paragraphs differently.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +19,7 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def without_counterparts(doc: PreparedDocument) -> PreparedDocument:
-    return replace(doc, counterparts=np.full((len(doc.spans), 3), -1.0), counterpart_doc=None)
+    return doc.without_counterparts()
 
 
 def realign_releases(
@@ -42,22 +42,42 @@ def realign_releases(
         # One version per language is the norm; with several, the first by doc_id is aligned.
         en = min(langs["en"], key=lambda d: d.doc_id)
         zh = min(langs["zh"], key=lambda d: d.doc_id)
-        cp_en, cp_zh = counterparts(en, zh)
-        out[en.doc_id] = replace(en, counterparts=cp_en, counterpart_doc=zh.doc_id)
-        out[zh.doc_id] = replace(zh, counterparts=cp_zh, counterpart_doc=en.doc_id)
+        links = counterparts(en, zh)
+        out[en.doc_id] = replace(en, counterparts=links.en, counterpart_doc=zh.doc_id,
+                                 sentence_counterparts=links.en_sentences)
+        out[zh.doc_id] = replace(zh, counterparts=links.zh, counterpart_doc=en.doc_id,
+                                 sentence_counterparts=links.zh_sentences)
     return out
 
 
-def counterparts(en: PreparedDocument, zh: PreparedDocument) -> tuple[FloatArray, FloatArray]:
+@dataclass(frozen=True, slots=True)
+class ReleaseLinks:
+    """Both versions' counterpart ranges: per passage and per sentence ((0, 3) when the
+    sentences were not aligned)."""
+
+    en: FloatArray
+    zh: FloatArray
+    en_sentences: FloatArray
+    zh_sentences: FloatArray
+
+
+def counterparts(en: PreparedDocument, zh: PreparedDocument) -> ReleaseLinks:
     """Counterpart ranges for both versions: sentences are aligned, then projected onto
-    passages."""
+    passages; the sentence beads are kept too."""
     one_each = len(en.spans) == len(zh.spans) == 1  # nothing to choose between
-    if one_each or not len(en.sentence_spans) or not len(zh.sentence_spans):
+    no_sentences = np.zeros((0, 3))
+    if not len(en.sentence_spans) or not len(zh.sentence_spans):
         beads = align_passages(en.vectors, zh.vectors)
-        return counterpart_ranges(beads, len(en.spans), len(zh.spans))
+        cp_en, cp_zh = counterpart_ranges(beads, len(en.spans), len(zh.spans))
+        return ReleaseLinks(cp_en, cp_zh, no_sentences, no_sentences)
     sent_beads = align_passages(en.sentence_vectors, zh.sentence_vectors)
     en_s, zh_s = en.sentence_spans, zh.sentence_spans
-    return project_sentence_beads(
-        sent_beads, en_s[:, 0], zh_s[:, 0], en_s[:, 2] - en_s[:, 1], zh_s[:, 2] - zh_s[:, 1],
-        len(en.spans), len(zh.spans),
-    )
+    s_en, s_zh = counterpart_ranges(sent_beads, len(en_s), len(zh_s))
+    if one_each:
+        cp_en, cp_zh = counterpart_ranges(align_passages(en.vectors, zh.vectors), 1, 1)
+    else:
+        cp_en, cp_zh = project_sentence_beads(
+            sent_beads, en_s[:, 0], zh_s[:, 0], en_s[:, 2] - en_s[:, 1],
+            zh_s[:, 2] - zh_s[:, 1], len(en.spans), len(zh.spans),
+        )
+    return ReleaseLinks(cp_en, cp_zh, s_en, s_zh)

@@ -15,6 +15,8 @@ Files of `segments/seg-000007/` (all plain NumPy, JSON and FAISS files; no pickl
                             (see index.vectors)
     sentence_term_ptr.npy, sentence_term_ids.npy   each sentence's distinct terms (CSR, vocab ids)
     links.npy               (rows, 3) float32: counterpart passages [first, end) and score
+    sentence_links.npy      (sentences, 3) float32: counterpart sentences [first, end) and score
+                            (sentence numbers within the counterpart document; -1: none)
     dense.faiss             the passage vectors (exact, or IVF for large segments)
     vocab.json, indptr.npy, post_rows.npy, post_tfs.npy, lengths.npy   BM25 postings
     segment.json            counts, settings, and the sha256 of every file above (written last)
@@ -50,20 +52,29 @@ SEGMENT_FILE = "segment.json"
 SEGMENT_FORMAT = 1
 _ARRAYS = ("hashes", "text_offsets", "doc_rows", "passages", "passage_sentences", "sentences",
            "sentence_vectors", "sentence_scales", "sentence_term_ptr", "sentence_term_ids",
-           "links")
+           "links", "sentence_links")
+# Segments written before sentence links existed lack the file: their sentences read as
+# unaligned (counterparts then come from the passage links).
+_OPTIONAL = ("sentence_links",)
 
 
 @dataclass(frozen=True, slots=True)
 class DocLinks:
     """A document's counterpart links: `ranges[i] = [first, end, score]` says passage i aligns
-    with passages [first, end) of document `counterpart_doc` (-1 where nothing aligns)."""
+    with passages [first, end) of document `counterpart_doc` (-1 where nothing aligns);
+    `sentences[j]` the same for its sentence j, in sentences of `counterpart_doc`."""
 
     counterpart_doc: str | None
     ranges: F32
+    sentences: F32
 
 
-def no_links(passages: int) -> DocLinks:
-    return DocLinks(None, np.full((passages, 3), -1.0, np.float32))
+def sized_sentence_links(links: DocLinks, sentences: int) -> F32:
+    """`links.sentences` when it covers the document's `sentences`, else none aligned (links
+    written before sentence alignment, or a document not aligned by sentence)."""
+    if len(links.sentences) == sentences:
+        return links.sentences
+    return np.full((sentences, 3), -1.0, np.float32)
 
 
 def date_ordinal(date: str | None) -> int:
@@ -111,6 +122,7 @@ class Segment:
     sentence_term_ptr: I64
     sentence_term_ids: I32
     links: F32
+    sentence_links: F32
     dense: DenseIndex
     postings: Postings
 
@@ -168,9 +180,18 @@ class Segment:
                 for row, (s, e) in zip(self.rows_of(i), self.passages[self.rows_of(i)].tolist(),
                                        strict=True)]
 
-    def links_of(self, i: int) -> DocLinks:
+    def sentences_of(self, i: int) -> range:
+        """Document i's sentences (segment sentence numbers)."""
         rows = self.rows_of(i)
-        return DocLinks(self.counterpart_docs[i], np.asarray(self.links[rows.start:rows.stop]))
+        if not len(rows):
+            return range(0)
+        return range(int(self.passage_sentences[rows.start, 0]),
+                     int(self.passage_sentences[rows.stop - 1, 1]))
+
+    def links_of(self, i: int) -> DocLinks:
+        rows, sentences = self.rows_of(i), self.sentences_of(i)
+        return DocLinks(self.counterpart_docs[i], np.asarray(self.links[rows.start:rows.stop]),
+                        np.asarray(self.sentence_links[sentences.start:sentences.stop]))
 
     def sentence_matrix(self, index: I64 | slice) -> F32:
         """The sentence vectors at `index` (rows or a slice), as float32."""
@@ -202,6 +223,7 @@ class Segment:
             sentence_terms=(),
             counterparts=own.ranges.astype(np.float64),
             counterpart_doc=own.counterpart_doc,
+            sentence_counterparts=own.sentences.astype(np.float64),
         )
 
 
@@ -253,9 +275,18 @@ def build_segment(name: str, docs: Sequence[PreparedDocument], dim: int,
         sentence_term_ptr=ptr,
         sentence_term_ids=ids,
         links=_stack([d.counterparts for d in docs], (0, 3), np.float32),
+        sentence_links=_stack([_sentence_links(d) for d in docs], (0, 3), np.float32),
         dense=FaissDense.build(vectors, ann_min_rows),
         postings=postings,
     )
+
+
+def _sentence_links(doc: PreparedDocument) -> npt.NDArray[np.float64]:
+    """The document's sentence links, or none aligned when it was not aligned by sentence."""
+    links = doc.sentence_counterparts
+    if len(links) == len(doc.sentence_spans):
+        return links
+    return np.full((len(doc.sentence_spans), 3), -1.0)
 
 
 def _stack(parts: Sequence[npt.NDArray[Any]], empty: tuple[int, int], dtype: Any
@@ -327,7 +358,10 @@ def open_segment(folder: Path) -> Segment:
     """Open a written segment: metadata read, arrays and vectors memory-mapped."""
     record = read_segment_record(folder)
     docs = json.loads((folder / "docs.json").read_text(encoding="utf-8"))
-    arrays = {name: mapped(folder / f"{name}.npy") for name in _ARRAYS}
+    arrays = {name: mapped(folder / f"{name}.npy") for name in _ARRAYS
+              if name not in _OPTIONAL or (folder / f"{name}.npy").exists()}
+    if "sentence_links" not in arrays:
+        arrays["sentence_links"] = np.full((int(record["sentences"]), 3), -1.0, np.float32)
     with (folder / "texts.bin").open("rb") as f:
         size = (folder / "texts.bin").stat().st_size
         blob: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size \

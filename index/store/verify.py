@@ -185,6 +185,8 @@ def _check_segment(checks: _Checks, rel: str, segment: Segment, dim: int) -> Non
                          f"{n} of dim {dim}")
     if segment.sentence_vectors.shape != (s, dim) or segment.sentence_scales.shape != (s,):
         checks.fail(rel, f"sentence vectors {segment.sentence_vectors.shape}, expected {(s, dim)}")
+    if segment.sentence_links.shape != (s, 3):
+        checks.fail(rel, f"sentence links {segment.sentence_links.shape}, expected {(s, 3)}")
     spans = np.asarray(segment.passage_sentences, np.int64)
     if len(spans) and (spans[0, 0] != 0 or spans[-1, 1] != s or
                        (spans[1:, 0] != spans[:-1, 1]).any() or (spans[:, 1] < spans[:, 0]).any()):
@@ -263,11 +265,12 @@ def _check_links(
     checks: _Checks, opened: dict[str, tuple[Segment, Any]],
     overlays: dict[tuple[str, int], Any],
 ) -> None:
-    passages_of = {}
+    passages_of, sentences_of = {}, {}
     for segment, deleted in opened.values():
         for doc, doc_id in enumerate(segment.doc_ids):
             if deleted is None or not deleted[doc]:
                 passages_of[doc_id] = int(segment.doc_rows[doc, 1])
+                sentences_of[doc_id] = len(segment.sentences_of(doc))
     for name, (segment, deleted) in opened.items():
         for doc in range(segment.n_docs):
             if deleted is not None and deleted[doc]:
@@ -284,3 +287,11 @@ def _check_links(
             elif len(used) and not ((used[:, 0] < used[:, 1]).all() and used[:, 1].max() <= size):
                 checks.fail(f"{SEGMENTS}/{name}", f"{segment.doc_ids[doc]}: a link points "
                             f"past {links.counterpart_doc}'s passages")
+            sentence_links = np.asarray(links.sentences)
+            aligned = sentence_links[sentence_links[:, 0] >= 0] if len(sentence_links) else (
+                sentence_links)
+            other = sentences_of.get(links.counterpart_doc)
+            if other is not None and len(aligned) and not (
+                    (aligned[:, 0] < aligned[:, 1]).all() and aligned[:, 1].max() <= other):
+                checks.fail(f"{SEGMENTS}/{name}", f"{segment.doc_ids[doc]}: a sentence link "
+                            f"points past {links.counterpart_doc}'s sentences")
