@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from index.align import LINK_MODEL, LinkModel, link_features
     from index.answering import (
         Answer,
         AnswerDraft,
@@ -56,13 +57,19 @@ if TYPE_CHECKING:
     from index.eval.parallel import (
         CounterpartQuality,
         GoldPair,
+        LinkExamples,
+        LookupOutcome,
         ParallelSet,
         counterpart_quality,
+        link_examples,
         load_parallel,
         lookup_quality,
+        lost_pairs,
         parallel_build_info,
         prepared_parallel,
         snapshot_of,
+        with_dropped_sentences,
+        with_merged_sentences,
     )
     from index.eval.retrieval import SETTINGS, SYSTEMS, evaluate_xquad, prepare_bench, run_bench
     from index.eval.xquad import load_xquad
@@ -116,12 +123,13 @@ if TYPE_CHECKING:
         Evidence,
         default_answerable_model,
     )
+    from index.search.lookup import Translation
     from index.search.rank import Filters, Mode, SearchParams
     from index.store.backup import SnapshotReport, snapshot_data_dir
     from index.store.commit import WRITE_STEPS, CommitFailed, set_write_step_hook
     from index.store.datadir import check_data_dir, current_name, has_index
     from index.store.verify import VerifyReport, Violation, verify_data_dir
-    from index.view import MAX_K, DocumentWindow, IndexView, Release
+    from index.view import MAX_K, MAX_LOOKUP_CHARS, DocumentWindow, IndexView, Release
 
 # Public name → the module that defines it.
 _HOMES: dict[str, str] = {
@@ -198,8 +206,13 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(("AbstentionExample", "abstention_examples", "evidence_of_queries"),
                     "index.eval.abstention"),
     **dict.fromkeys(("CounterpartQuality", "GoldPair", "ParallelSet", "counterpart_quality",
-                     "load_parallel", "lookup_quality", "parallel_build_info",
-                     "prepared_parallel", "snapshot_of"), "index.eval.parallel"),
+                     "load_parallel", "lookup_quality", "LookupOutcome", "parallel_build_info",
+                     "prepared_parallel", "snapshot_of", "LinkExamples", "link_examples",
+                     "with_dropped_sentences", "with_merged_sentences", "lost_pairs"),
+                    "index.eval.parallel"),
+    **dict.fromkeys(("LINK_MODEL", "LinkModel", "link_features"), "index.align"),
+    "MAX_LOOKUP_CHARS": "index.view",
+    "Translation": "index.search.lookup",
     **dict.fromkeys(("ANSWERABLE_MODEL_FILE", "EVIDENCE_FEATURES", "AnswerableModel",
                      "Evidence", "default_answerable_model"), "index.search.answerable"),
 }
@@ -211,8 +224,10 @@ __all__ = [
     "BATCH_TOKENS",
     "EVIDENCE_FEATURES",
     "LANGS",
+    "LINK_MODEL",
     "MAX_BATCH",
     "MAX_K",
+    "MAX_LOOKUP_CHARS",
     "OUTPUT_NAME",
     "SETTINGS",
     "SUPPORTED_SUFFIXES",
@@ -248,9 +263,12 @@ __all__ = [
     "IndexView",
     "Lang",
     "LanguageModel",
+    "LinkExamples",
+    "LinkModel",
     "LlmError",
     "LlmTimeout",
     "LlmUpstreamError",
+    "LookupOutcome",
     "Matrix",
     "Message",
     "Mode",
@@ -273,6 +291,7 @@ __all__ = [
     "Source",
     "Span",
     "TextTooLong",
+    "Translation",
     "UpsertReport",
     "VerifyReport",
     "Violation",
@@ -302,11 +321,14 @@ __all__ = [
     "fsync_path",
     "generated_answer",
     "has_index",
+    "link_examples",
+    "link_features",
     "load_embedder",
     "load_index_settings",
     "load_parallel",
     "load_xquad",
     "lookup_quality",
+    "lost_pairs",
     "model_info",
     "onnx_dir_for",
     "parallel_build_info",
@@ -325,6 +347,8 @@ __all__ = [
     "snapshot_of",
     "validate_id",
     "verify_data_dir",
+    "with_dropped_sentences",
+    "with_merged_sentences",
     "write_atomic",
 ]
 

@@ -10,10 +10,10 @@ the order of paragraphs, so position breaks ties that similarity alone gets wron
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from index.embed import Matrix
 
@@ -31,10 +31,6 @@ _BEADS: tuple[tuple[int, int], ...] = (
 _MERGE_PENALTY = 0.01  # per extra passage in a bead: merging averages out noise, so it must earn it
 _MIN_BAND = 30
 _BAND_SHARE = 0.05
-# The score at which an aligned sentence is as likely right as wrong, and how fast the odds
-# grow with it (see alignment_confidence).
-CONFIDENCE_MIDPOINT = 0.80
-CONFIDENCE_SLOPE = 40.0
 _SKIP_COST = 0.01  # leaving a passage unaligned costs a little, so a true split is joined
 
 
@@ -184,10 +180,86 @@ def _project(
         out[p] = (kept[0], kept[-1] + 1, float(np.mean(scores[p])))
 
 
-def alignment_confidence(score: float, covered: float) -> float:
-    """How likely a counterpart is the translation of its passage, from the mean alignment
-    score (cosine) of the passage's aligned sentences and the share of the passage they cover.
-    A logistic curve over the score (fitted on parallel news with dropped and swapped
-    sentences: see scripts/eval_parallel.py), scaled by the share covered."""
-    z = CONFIDENCE_SLOPE * (score - CONFIDENCE_MIDPOINT)
-    return covered / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+LINK_FEATURES = ("margin", "first", "shared", "gain")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkModel:
+    """P(an aligned sentence is linked to its published translation): a logistic model over
+    the features of the link (`LINK_FEATURES`, see `link_features`). Fitted by
+    scripts/calibrate_alignment.py on parallel news as published, with sentences dropped and
+    with sentences joined."""
+
+    margin: float
+    first: float
+    shared: float
+    gain: float
+    bias: float
+
+    def confidence(self, features: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        f = np.asarray(features, np.float64).reshape(-1, len(LINK_FEATURES))
+        z = f @ np.array([self.margin, self.first, self.shared, self.gain]) + self.bias
+        out: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+        return out
+
+
+# A link at or above this confidence is taken as the translation.
+LINK_CONFIDENT = 0.5
+LINK_MODEL = LinkModel(margin=29.03, first=2.6, shared=-1.96, gain=1.26, bias=2.54)
+_MARGIN_NEIGHBOURS = 4
+_MAX_SHARED = 3
+
+
+def link_features(own: Matrix, other: Matrix, links: npt.NDArray[np.float64]
+                  ) -> npt.NDArray[np.float64]:
+    """Features of each sentence link of one side (`links` as from `counterpart_ranges`, over
+    sentence vectors `own` and `other`): a row per sentence in `LINK_FEATURES` order, zeros
+    where a sentence has no link.
+
+    A cosine alone does not tell a translation from a sentence on the same topic (both are
+    high); these do: margin = the sentence's best cosine within its linked range less the mean
+    of its `_MARGIN_NEIGHBOURS` best cosines outside it; first = 1 when no other sentence of its
+    side matches the linked range better; shared = how many other sentences of its side link
+    to the same range (a sentence without a translation is merged into a neighbour's bead);
+    gain = how much the sentence adds to the cosine between the range and the sentences
+    sharing it (a translator's join adds, an intruder does not; 0 when not shared).
+    """
+    n = len(own)
+    out = np.zeros((n, len(LINK_FEATURES)))
+    if n == 0 or len(other) == 0:
+        return out
+    own64, other64 = own.astype(np.float64), other.astype(np.float64)
+    sims = _unit64(own64) @ _unit64(other64).T
+    firsts = links[:, 0].astype(np.int64)
+    for i in np.flatnonzero(firsts >= 0):
+        lo, hi = int(links[i, 0]), int(links[i, 1])
+        best = float(sims[i, lo:hi].max())
+        outside = np.concatenate([sims[i, :lo], sims[i, hi:]])
+        near = np.sort(outside)[-_MARGIN_NEIGHBOURS:] if len(outside) else np.zeros(1)
+        column = sims[:, lo:hi].max(axis=1)
+        group = np.flatnonzero(firsts == lo)
+        gain = 0.0
+        if len(group) > 1:
+            target = _unit64(other64[lo:hi].sum(axis=0))
+            others = group[group != i]
+            gain = float(_unit64(own64[group].sum(axis=0)) @ target
+                         - _unit64(own64[others].sum(axis=0)) @ target)
+        out[i] = (best - float(near.mean()), float(column[i] >= column.max()),
+                  min(len(group) - 1, _MAX_SHARED), gain)
+    return out
+
+
+def _unit64(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True),
+                                                  1e-12)
+    return out
+
+
+def link_confidences(own: Matrix, other: Matrix, links: npt.NDArray[np.float64]
+                     ) -> npt.NDArray[np.float64]:
+    """`links` with their third column replaced by each link's confidence (`LINK_MODEL`)."""
+    out = np.array(links, np.float64, copy=True)
+    linked = out[:, 0] >= 0 if len(out) else np.zeros(0, bool)
+    if linked.any():
+        out[linked, 2] = LINK_MODEL.confidence(link_features(own, other, links)[linked])
+    return out

@@ -144,8 +144,9 @@ class PreparedDocument:
     Arrays are row-aligned with its passages.
 
     `counterparts[i] = [first, end, score]`: passage i aligns with passages [first, end) of
-    document `counterpart_doc` (-1 when nothing aligns); `sentence_counterparts` the same for
-    its sentences. Sentence spans are document offsets;
+    document `counterpart_doc` (-1 when nothing aligns), score the alignment's cosine;
+    `sentence_counterparts` the same for its sentences, with the link's confidence (0–1) in place
+    of the score. Sentence spans are document offsets;
     `sentence_passage` gives the passage ordinal each sentence belongs to.
     """
 

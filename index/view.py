@@ -15,15 +15,20 @@ import numpy as np
 
 from index.embed import Matrix
 from index.errors import EmptyInput, QiaoError
+from index.ingest.sentences import sentence_spans
 from index.records import LANGS, Counterpart, Document, Lang, Passage, SearchResults
 from index.search.answerable import default_answerable_model
 from index.search.fuse import top_rows
 from index.search.hits import counterpart_of, hits_for, question_info
+from index.search.lookup import Translation, lookup_rows
 from index.search.queries import QueryEncoder
 from index.search.rank import MODES, Filters, Mode, SearchParams, dense_lists, search_rows
 from index.store.snapshot import DocKey, Snapshot
 
 MAX_K = 100
+# Lookup is for a sentence or a passage, not a document: longer text is refused.
+MAX_LOOKUP_CHARS = 2000
+MAX_LOOKUP_SENTENCES = 20
 # A document window shows this much text around the span asked for, and never more than
 # WINDOW_MAX_CHARS in all (a longer document is read in several windows).
 WINDOW_CONTEXT_CHARS = 1500
@@ -126,6 +131,39 @@ class IndexView:
             results.append(SearchResults(tuple(hits), query_langs[i], answerable,
                                          None if confidence is None else round(confidence, 4)))
         return results
+
+    def language_of(self, text: str) -> Lang:
+        """The language a query or a looked-up text is read in."""
+        return self._queries.langs([text])[0]
+
+    def lookup(self, text: str, lang: str | None = None) -> Translation | None:
+        """The published translation of `text` (a sentence or a passage) into `lang` (default:
+        the other language than the text's): the text as found in its own language and the
+        sentences aligned with it, or, when the text is not in the archive or has no aligned
+        partner, the closest sentence of a cross-lingual search. None when the archive holds
+        nothing in `lang`."""
+        if not text.strip():
+            raise EmptyInput("the text is empty: give a sentence or a passage to look up")
+        if len(text) > MAX_LOOKUP_CHARS:
+            raise QiaoError(f"the text is {len(text)} characters; lookup takes a sentence or a "
+                            f"passage of at most {MAX_LOOKUP_CHARS}")
+        source: Lang = self._queries.langs([text])[0]
+        if lang is not None and lang not in LANGS:
+            raise QiaoError(f"lang must be one of {', '.join(LANGS)} or empty, got {lang!r}")
+        target: Lang = lang if lang is not None else LANGS[1 - LANGS.index(source)]
+        if target == source:
+            raise QiaoError(f"the text is already in {source}: ask for a translation into the "
+                            f"other language (lang={LANGS[1 - LANGS.index(source)]})")
+        snapshot = self._snapshot
+        if snapshot.n_rows == 0:
+            return None
+        spans = sentence_spans(text)[:MAX_LOOKUP_SENTENCES]
+        sentences = [text[a:b] for a, b in spans] or [text.strip()]
+        embedded = [text] + (sentences if len(sentences) > 1 else [])
+        vectors = self._queries.vectors(embedded)
+        terms = self._queries.terms([text])[0]
+        return lookup_rows(snapshot, text, sentences, vectors, terms, source, target,
+                           self._params)
 
     def nearest(self, vectors: Matrix, k: int = 10, exact: bool = False) -> list[list[str]]:
         """The passage_ids of the k nearest passage vectors of each query vector, by the index's

@@ -395,6 +395,41 @@ def answer(
             out.print(f"    {c.url}", highlight=False, soft_wrap=True)
 
 
+@app.command()
+@friendly
+def lookup(
+    text: Annotated[str, typer.Argument(help="A sentence or a passage, in English or Chinese.")],
+    lang: Annotated[Optional[str], typer.Option(help="The translation's language, en or zh (default: the other one).")] = None,  # noqa: UP045, E501
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Find the published translation of a sentence or passage, with its exact span.
+
+    The text is found in its own language and its aligned sentences in the other version are
+    printed; when it is not in the index, the closest sentence of a cross-lingual search is
+    printed instead, marked as such."""
+    if lang not in (None, "en", "zh"):
+        raise QiaoError(f"lang must be en or zh, got {lang!r}")
+    found = _open_index(data_dir).view().lookup(text, lang)
+    if as_json:
+        print(json.dumps(None if found is None else asdict(found), ensure_ascii=False, indent=2))
+        return
+    if found is None:
+        out.print("The index holds nothing in the other language to look this up in.")
+        return
+    t = found.translation
+    if found.method == "alignment" and found.source is not None:
+        out.print(f"[dim]found in {found.source_doc} [{found.source.start}:{found.source.end}][/]",
+                  highlight=False)
+        out.print(f"[bold]Published translation[/] [dim]{found.doc_id} [{t.start}:{t.end}] "
+                  f"confidence {found.confidence:.2f}[/]", highlight=False)
+    else:
+        out.print(f"[bold]Not found in the index[/]: the closest {found.lang} sentence "
+                  f"[dim]{found.doc_id} [{t.start}:{t.end}] confidence {found.confidence:.2f}"
+                  "[/]", highlight=False)
+    out.print(" ".join(t.text.split()), highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     import logging
 

@@ -22,7 +22,7 @@ from service.errors import install_error_handlers
 from service.mcp.http import mount_mcp
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestObserver
-from service.routes import answer, documents, health, search
+from service.routes import answer, documents, health, lookup, search
 from service.routes.page import mount_page
 from service.schemas import ErrorBody
 from service.settings import ServiceSettings, load_settings
@@ -94,6 +94,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(search.router)
+    app.include_router(lookup.router)
     app.include_router(documents.reads)
     app.include_router(documents.writes)
     app.include_router(answer.router)

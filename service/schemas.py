@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -21,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from index import Counterpart, Document, Hit, Lang, Mode, Passage, Span
-from service.settings import K_MAX, QUERY_MAX_CHARS
+from index import Counterpart, Document, Hit, IndexView, Lang, Mode, Passage, Span
+from service.settings import K_MAX, LOOKUP_MAX_CHARS, QUERY_MAX_CHARS
 
 
 class _Strict(BaseModel):
@@ -120,15 +121,26 @@ class CounterpartOut(BaseModel):
     url: str | None
     start: int
     end: int
-    text: str
-    score: float
+    text: str = Field(description="The translation of the passage's sentences in the other "
+                      "version: document.text[start:end].")
+    score: float = Field(description="The alignment's cosine (similar topics score high too: "
+                         "use `confidence` to judge).")
+    confidence: float | None = Field(
+        default=None, description="How much of the passage the span is the translation of "
+        "(0–1, each sentence weighted by its length and its link's calibrated confidence); "
+        "low when the versions are not parallel there. null for indexes aligned by passage "
+        "only.")
+    answer: AnswerSentenceOut | None = Field(
+        default=None, description="The translation of the hit's answer sentence, when it is "
+        "confidently aligned.")
 
     @classmethod
     def of(cls, cp: Counterpart | None) -> CounterpartOut | None:
         if cp is None:
             return None
         return cls(doc_id=cp.doc_id, lang=cp.lang, title=cp.title, url=cp.url, start=cp.start,
-                   end=cp.end, text=cp.text, score=cp.score)
+                   end=cp.end, text=cp.text, score=cp.score, confidence=cp.confidence,
+                   answer=AnswerSentenceOut.of(cp.answer))
 
 
 class SearchResult(BaseModel):
@@ -170,6 +182,82 @@ class SearchResponse(BaseModel):
     confidence: float | None = Field(
         default=None, description="The probability behind `answerable` (0–1).")
     results: list[SearchResult]
+
+
+# -- translation lookup ------------------------------------------------------------------------
+
+
+class LookupRequest(_Strict):
+    text: str = Field(
+        min_length=1, max_length=LOOKUP_MAX_CHARS,
+        examples=["Xu Jian, Secretary of the CPC Qingpu District Committee, introduced the "
+                  "details of Qingpu District’s efforts."],
+        description="A sentence or a passage, in either language.")
+    lang: Lang | None = Field(
+        default=None, description="The language of the translation wanted; null = the other "
+        "language than the text's.")
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the text is blank: give a sentence or a passage to look up")
+        return value
+
+
+class SpanOut(BaseModel):
+    doc_id: str
+    title: str
+    url: str | None
+    start: int
+    end: int
+    text: str = Field(description="document.text[start:end].")
+
+    @classmethod
+    def of(cls, view: IndexView, doc_id: str | None, span: Span | None) -> SpanOut | None:
+        doc = view.document(doc_id) if doc_id is not None else None
+        if doc is None or span is None:
+            return None
+        return cls(doc_id=doc.doc_id, title=doc.title, url=doc.url, start=span.start,
+                   end=span.end, text=span.text)
+
+
+class LookupResponse(BaseModel):
+    text: str
+    text_lang: Lang
+    lang: Lang = Field(description="The language of the translation.")
+    found: bool = Field(description="Whether a translation was found (false: the archive "
+                        "holds nothing in `lang`).")
+    method: Literal["alignment", "search"] | None = Field(
+        default=None, description="alignment: the text was found in its own language and its "
+        "aligned sentences are its published translation; search: the text is not in the "
+        "archive (or has no aligned partner), and `translation` is the closest sentence of a "
+        "cross-lingual search.")
+    confidence: float | None = Field(
+        default=None, description="How likely `translation` is the published translation "
+        "(0–1, calibrated on parallel news).")
+    source: SpanOut | None = Field(
+        default=None, description="Where the text was found in its own language (method "
+        "alignment).")
+    translation: SpanOut | None = None
+    took_ms: float
+
+    @classmethod
+    def of(cls, view: IndexView, text: str, lang: Lang | None) -> LookupResponse:
+        """Look `text` up in `view` (see `IndexView.lookup`)."""
+        t0 = time.perf_counter()
+        found = view.lookup(text, lang)
+        text_lang = view.language_of(text)
+        took_ms = round((time.perf_counter() - t0) * 1000, 2)
+        if found is None:
+            target: Lang = lang or ("zh" if text_lang == "en" else "en")
+            return cls(text=text, text_lang=text_lang, lang=target, found=False, took_ms=took_ms)
+        return cls(
+            text=text, text_lang=text_lang, lang=found.lang, found=True, method=found.method,
+            confidence=found.confidence,
+            source=SpanOut.of(view, found.source_doc, found.source),
+            translation=SpanOut.of(view, found.doc_id, found.translation), took_ms=took_ms,
+        )
 
 
 # -- documents ---------------------------------------------------------------------------------

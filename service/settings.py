@@ -15,10 +15,12 @@ from typing import Annotated, Any, Self
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from index import IndexSettings, settings_error
+from index import MAX_LOOKUP_CHARS, IndexSettings, settings_error
 
 # Hard ceilings of the API contract (also in the OpenAPI schema); settings may only lower them.
 QUERY_MAX_CHARS = 2000
+# A lookup takes a sentence or a passage (the library's own limit).
+LOOKUP_MAX_CHARS = MAX_LOOKUP_CHARS
 K_MAX = 100  # the library's own limit (index.retriever.MAX_K)
 LIST_MAX_LIMIT = 1000
 

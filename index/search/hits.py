@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from index.align import alignment_confidence
+from index.align import LINK_CONFIDENT
 from index.embed import Matrix
 from index.records import LANGS, Counterpart, Document, Hit, Span
 from index.search.answer_sentence import (
@@ -150,8 +150,9 @@ def counterpart_of(snapshot: Snapshot, row: int, answer: Span | None = None
 
     The span covers the translations of the passage's own sentences (their alignment beads),
     not whole paragraphs; a passage none of whose sentences has a partner gets no counterpart
-    (the versions are not parallel there). Documents aligned before sentence links were kept
-    fall back to the passage links."""
+    (the versions are not parallel there). `confidence` is the length-weighted share of the
+    passage whose translation the span holds (each sentence by its link's confidence).
+    Documents aligned before sentence links were kept fall back to the passage links."""
     key, ordinal = snapshot.key_of_row(row)
     links = snapshot.links(key)
     other = snapshot.key_of(links.counterpart_doc or "")
@@ -174,25 +175,31 @@ def counterpart_of(snapshot: Snapshot, row: int, answer: Span | None = None
     lengths = np.diff(np.asarray(segment.sentences[own_sentences.start + first:
                                                    own_sentences.start + end], np.int64),
                       axis=1)[:, 0].astype(np.float64)
+    confident = aligned & (mine[:, 2] >= LINK_CONFIDENT)
+    # The span holds the confident links' translations; a passage with none still shows what
+    # it aligned with, at the low confidence that says so.
+    shown = confident if confident.any() else aligned
     other_sentences = other_segment.sentences_of(other[1])
     spans = np.asarray(other_segment.sentences[other_sentences.start:other_sentences.stop],
                        np.int64)
-    lo, hi = int(mine[aligned, 0].min()), int(mine[aligned, 1].max())
+    lo, hi = int(mine[shown, 0].min()), int(mine[shown, 1].max())
     start, stop = int(spans[lo, 0]), int(spans[hi - 1, 1])
-    score = float(np.average(mine[aligned, 2], weights=lengths[aligned]))
-    covered = float(lengths[aligned].sum() / max(lengths.sum(), 1.0))
+    # Unaligned sentences (a heading with no partner, a sentence the other version lacks)
+    # count as unconfirmed, by length.
+    confidence = float((mine[aligned, 2] * lengths[aligned]).sum() / max(lengths.sum(), 1.0))
+    passage_link = links.ranges[ordinal]
+    score = float(passage_link[2]) if passage_link[0] >= 0 else 0.0
     translated = None
     if answer is not None:
         for i in range(first, end):
             a, b = (int(x) for x in segment.sentences[own_sentences.start + i])
-            if (a, b) == (answer.start, answer.end) and sentence_links[i, 0] >= 0:
+            if (a, b) == (answer.start, answer.end) and confident[i - first]:
                 t0 = int(spans[int(sentence_links[i, 0]), 0])
                 t1 = int(spans[int(sentence_links[i, 1]) - 1, 1])
                 translated = Span(t0, t1, other_doc.text[t0:t1])
     return Counterpart(
         other_doc.doc_id, other_doc.lang, start, stop, other_doc.text[start:stop], score,
-        other_doc.title, other_doc.url, answer=translated,
-        confidence=round(alignment_confidence(score, covered), 4),
+        other_doc.title, other_doc.url, answer=translated, confidence=round(confidence, 4),
     )
 
 

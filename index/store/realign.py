@@ -12,7 +12,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from index.align import align_passages, counterpart_ranges, project_sentence_beads
+from index.align import (
+    align_passages,
+    counterpart_ranges,
+    link_confidences,
+    project_sentence_beads,
+)
 from index.records import LANGS, PreparedDocument
 
 FloatArray = npt.NDArray[np.float64]
@@ -52,8 +57,8 @@ def realign_releases(
 
 @dataclass(frozen=True, slots=True)
 class ReleaseLinks:
-    """Both versions' counterpart ranges: per passage and per sentence ((0, 3) when the
-    sentences were not aligned)."""
+    """Both versions' counterpart ranges: per passage ([first, end, bead cosine]) and per
+    sentence ([first, end, confidence]; (0, 3) when the sentences were not aligned)."""
 
     en: FloatArray
     zh: FloatArray
@@ -80,4 +85,10 @@ def counterparts(en: PreparedDocument, zh: PreparedDocument) -> ReleaseLinks:
             sent_beads, en_s[:, 0], zh_s[:, 0], en_s[:, 2] - en_s[:, 1],
             zh_s[:, 2] - zh_s[:, 1], len(en.spans), len(zh.spans),
         )
-    return ReleaseLinks(cp_en, cp_zh, s_en, s_zh)
+    # Sentence links carry their confidence (not the bead's cosine): a sentence whose
+    # translation is missing is merged into a neighbour's bead at a high cosine.
+    return ReleaseLinks(
+        cp_en, cp_zh,
+        link_confidences(en.sentence_vectors, zh.sentence_vectors, s_en),
+        link_confidences(zh.sentence_vectors, en.sentence_vectors, s_zh),
+    )

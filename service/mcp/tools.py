@@ -39,7 +39,7 @@ from index import (
     display_text,
 )
 from service.answer_schemas import AnswerResponse
-from service.schemas import SearchResult
+from service.schemas import LookupResponse, SearchResult
 
 T = TypeVar("T")
 
@@ -52,9 +52,10 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 INSTRUCTIONS = """\
 Qiao searches government press releases that are published in English and in Chinese. Use \
 search_releases to find passages answering a question, answer_question for a short answer \
-quoting the releases, get_document to read more around a passage, and list_releases to see \
-which releases exist. Cite what you use with the doc_id and \
-the start/end offsets the tools return: they are exact positions in the document's text."""
+quoting the releases, get_document to read more around a passage, lookup_translation for the \
+published translation of a sentence, and list_releases to see which releases exist. Cite \
+what you use with the doc_id and the start/end offsets the tools return: they are exact \
+positions in the document's text."""
 
 
 class ToolHost(Protocol):
@@ -224,6 +225,28 @@ def answer_text(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+def lookup_text(output: LookupResponse) -> str:
+    """The translation found, where it is, and how sure, as text a model can quote."""
+    if not output.found or output.translation is None:
+        return f"The index holds nothing in {output.lang} to look {output.text!r} up in."
+    t = output.translation
+    lines = []
+    if output.method == "alignment" and output.source is not None:
+        s = output.source
+        lines.append(f"Found in {output.text_lang}: {s.title} (doc_id={s.doc_id} "
+                     f"start={s.start} end={s.end}): {display_text(s.text)}")
+        lines.append(f"Its published translation ({output.lang}, confidence "
+                     f"{output.confidence:.2f}): {t.title} (doc_id={t.doc_id} start={t.start} "
+                     f"end={t.end}): {display_text(t.text)}")
+    else:
+        lines.append(f"The text was not found in the {output.text_lang} versions, so there is "
+                     "no published translation of it; the closest sentence in "
+                     f"{output.lang} (confidence {output.confidence:.2f} that it translates "
+                     f"the text): {t.title} (doc_id={t.doc_id} start={t.start} end={t.end}): "
+                     f"{display_text(t.text)}")
+    return "\n".join(lines)
+
+
 def document_window(view: IndexView, doc_id: str, start: int | None,
                     end: int | None) -> WindowOutput:
     """The document, or a window around [start, end) (see `IndexView.window`)."""
@@ -294,7 +317,7 @@ _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempo
 
 
 def create_mcp_server(host: ToolHost) -> MCPServer[Any]:
-    """The MCP server with the four read-only tools over `host`."""
+    """The MCP server with the five read-only tools over `host`."""
     server: MCPServer[Any] = MCPServer("qiao", title="Qiao (桥) bilingual release search",
                                        instructions=INSTRUCTIONS, version=_qiao_version(),
                                        log_level="WARNING")
@@ -393,7 +416,29 @@ def create_mcp_server(host: ToolHost) -> MCPServer[Any]:
     server.add_tool(search_releases, title="Search releases", annotations=_READ_ONLY)
     server.add_tool(answer_question_tool, name="answer_question", title="Answer a question",
                     annotations=_READ_ONLY)
+    async def lookup_translation(
+        text: Annotated[str, Field(description="A sentence or a passage from a release, in "
+                                   "English or Chinese.")],
+        lang: Annotated[str | None, Field(
+            description="'en' or 'zh': the language of the translation wanted; null = the "
+            "other language than the text's.")] = None,
+    ) -> Annotated[CallToolResult, LookupResponse]:
+        """Find the published translation of a sentence or passage in the other language
+        version of its release.
+
+        Returns where the text was found in its own language and the aligned sentences of the
+        other version (method 'alignment'), with doc_ids, exact start/end offsets and a
+        confidence; when the text is not in the archive, the closest sentence of a
+        cross-lingual search (method 'search'), which is not a published translation of it.
+        """
+        if not text.strip():
+            raise ToolError("text is empty: pass a sentence or a passage")
+        wanted = _lang_arg(lang)
+        output = await _call(host, lambda v: LookupResponse.of(v, text, wanted))
+        return _result(lookup_text(output), output)
+
     server.add_tool(get_document, title="Read a document", annotations=_READ_ONLY)
+    server.add_tool(lookup_translation, title="Look up a translation", annotations=_READ_ONLY)
     server.add_tool(list_releases, title="List releases", annotations=_READ_ONLY)
     return server
 

@@ -364,3 +364,38 @@ def test_failed_llm_answer_shows_the_extractive_fallback(page: Page, fake_base: 
     expect(page.locator("#answer")).to_be_visible()
     assert page.locator("#answer-text").text_content() == fallback["answer"]
     expect(page.locator("#answer-sources")).to_contain_text(top["title"])
+
+
+def test_the_counterpart_highlights_the_translated_answer_and_warns_when_unsure(
+    page: Page, fake_base: str
+) -> None:
+    query = "How many stations does the metro line have?"
+    real = api_search(fake_base, query)
+    top = real["results"][0]
+    cp = top["counterpart"]
+    assert cp is not None
+    # The same answer, with the counterpart's answer translation set to its last sentence-like
+    # part, then once more at a low confidence.
+    cut = cp["text"].rstrip().rfind("。", 0, len(cp["text"].rstrip()) - 1) + 1
+    translated = {"start": cp["start"] + cut, "end": cp["end"], "text": cp["text"][cut:]}
+    assert translated["text"]
+
+    def answer_with(confidence: float) -> Any:
+        body = json.loads(json.dumps(real))
+        body["results"][0]["counterpart"] |= {"answer": translated, "confidence": confidence}
+        return lambda route: route.fulfill(status=200, content_type="application/json",
+                                           body=json.dumps(body))
+
+    page.goto(fake_base + "/")
+    page.route("**/v1/search", answer_with(0.97))
+    search(page, query)
+    side = page.locator(CARDS).first.locator(".passage-counterpart")
+    expect(side.locator("mark")).to_have_text(translated["text"])
+    assert side.locator(".cp-unsure").count() == 0
+    assert cards(page)[0]["counterpart"] == cp["text"]
+    page.unroute("**/v1/search")
+    page.route("**/v1/search", answer_with(0.2))
+    search(page, "metro line stations")
+    side = page.locator(CARDS).first.locator(".passage-counterpart")
+    expect(side.locator(".cp-unsure")).to_have_text(
+        "The two versions differ here: this may not be its translation.")

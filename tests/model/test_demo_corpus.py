@@ -10,6 +10,7 @@ import pytest
 from index.config import IndexSettings
 from index.embed import Embedder
 from index.indexes.analyze import Analyzer
+from index.ingest.read import read_paths
 from index.retriever import Retriever
 
 pytestmark = pytest.mark.model
@@ -126,3 +127,58 @@ def test_nonsense_is_not_answered(demo: Retriever, query: str) -> None:
               "进博会累计采购订单金额是多少？"])
 def test_real_questions_are_answered(demo: Retriever, query: str) -> None:
     assert demo.search(query, k=3).answerable is True
+
+
+def test_counterparts_hold_the_translation_with_high_confidence(demo: Retriever) -> None:
+    counterparts = [c for d in (EN, ZH) for c in demo.counterparts(d) if c is not None]
+    assert len(counterparts) >= 20
+    confident = [c for c in counterparts if c.confidence is not None and c.confidence >= 0.5]
+    assert len(confident) / len(counterparts) >= 0.9
+
+
+def test_a_paragraph_missing_from_one_version_is_never_shown_at_full_confidence(
+    tmp_path: Path, real_embedder: Embedder, demo: Retriever,
+) -> None:
+    """The Chinese version without its paragraph on innovation parks (二是持续做强创新园区):
+    English passages whose translation was there get no counterpart or a low confidence; the
+    rest stay confident."""
+    zh_text = (CORPUS / f"{ZH}.txt").read_text(encoding="utf-8")
+    start = zh_text.index("二是持续做强创新园区")
+    end = zh_text.index("\n\n", start)
+    # English passages whose counterpart (in the full demo) lies in the removed paragraph.
+    orphans = {p.passage_id for p, c in zip(demo.passages(EN), demo.counterparts(EN),
+                                            strict=True)
+               if c is not None and start <= c.start and c.end <= end}
+    assert orphans
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in (f"{EN}.txt", "qingpu-briefing-2023-09-05.meta.json"):
+        (folder / name).write_bytes((CORPUS / name).read_bytes())
+    (folder / f"{ZH}.txt").write_text(zh_text[:start] + zh_text[end + 2:], encoding="utf-8")
+    docs, problems = read_paths([folder])
+    assert problems == []
+    cut = Retriever.open(settings=IndexSettings(data_dir=tmp_path / "data"),
+                         embedder=real_embedder, analyzer=Analyzer())
+    cut.upsert(docs)
+    shown = dict(zip((p.passage_id for p in cut.passages(EN)), cut.counterparts(EN),
+                     strict=True))
+    for passage_id in orphans:
+        counterpart = shown[passage_id]
+        assert counterpart is None or (counterpart.confidence or 0) < 0.5, passage_id
+    others = [c for p, c in shown.items() if p not in orphans and c is not None]
+    assert sum((c.confidence or 0) >= 0.5 for c in others) / len(others) >= 0.85
+
+
+def test_a_sentence_is_looked_up_through_the_alignment(demo: Retriever) -> None:
+    found = demo.view().lookup(
+        "Xu Jian, Secretary of the CPC Qingpu District Committee, introduced the details of "
+        "Qingpu District’s efforts and work plans to promote high-quality economic and "
+        "societal development.")
+    assert found is not None and found.method == "alignment" and found.doc_id == ZH
+    assert found.translation.text.startswith("中共青浦区委书记徐建介绍了")
+    assert found.confidence >= 0.5
+    back = demo.view().lookup(found.translation.text)
+    assert back is not None and back.method == "alignment" and back.doc_id == EN
+    assert "Xu\nJian, Secretary" in back.translation.text
+    not_there = demo.view().lookup("The weather in Paris was sunny all week.")
+    assert not_there is not None and not_there.method == "search"

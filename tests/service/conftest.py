@@ -155,6 +155,21 @@ def assert_hits_exact(client: TestClient, results: list[dict[str, Any]]) -> None
             cp = hit["counterpart"]
             assert cp["lang"] != hit["lang"]
             assert text_of(cp["doc_id"])[cp["start"] : cp["end"]] == cp["text"]
+            if cp["answer"] is not None:
+                translated = cp["answer"]
+                assert cp["start"] <= translated["start"] < translated["end"] <= cp["end"]
+                assert text_of(cp["doc_id"])[translated["start"]:translated["end"]] == (
+                    translated["text"])
+
+
+def assert_lookup_exact(client: TestClient, body: dict[str, Any]) -> None:
+    """The source and translation spans of a /v1/lookup answer index their documents."""
+    for name in ("source", "translation"):
+        span = body[name]
+        if span is not None:
+            response = client.get(f"/v1/documents/{quote_id(span['doc_id'])}")
+            assert response.status_code == 200, response.text
+            assert response.json()["text"][span["start"]:span["end"]] == span["text"]
 
 
 def quote_id(doc_id: str) -> str:

@@ -40,7 +40,13 @@ from index.indexes.analyze import Analyzer
 from index.retriever import Retriever
 from service.app import create_app
 from tests.fakes import FakeEmbedder
-from tests.service.conftest import AUTH, TOKEN, assert_hits_exact, service_settings
+from tests.service.conftest import (
+    AUTH,
+    TOKEN,
+    assert_hits_exact,
+    assert_lookup_exact,
+    service_settings,
+)
 
 EXAMPLES = 100
 # Requests per operation: (schema-valid, schema-violating). Operations without parameters have
@@ -53,6 +59,7 @@ PLAN: dict[str, tuple[int, int]] = {
     "POST /v1/search": (EXAMPLES, EXAMPLES),
     "GET /v1/search": (EXAMPLES, EXAMPLES),
     "POST /v1/answer": (EXAMPLES, EXAMPLES),
+    "POST /v1/lookup": (EXAMPLES, EXAMPLES),
     "GET /v1/documents": (EXAMPLES, EXAMPLES),
     "POST /v1/documents": (EXAMPLES, EXAMPLES),
     "POST /v1/documents:upload": (EXAMPLES, EXAMPLES),
@@ -130,6 +137,8 @@ def fuzz(schema: OpenApiSchema, label: str, mode: GenerationMode, examples: int)
         case.validate_response(response, checks=CHECKS, headers=AUTH)
         if "/v1/search" in label and response.status_code == 200:
             check_spans_exact(schema, response.json())
+        if "/v1/lookup" in label and response.status_code == 200:
+            assert_lookup_exact(asgi.get_client(schema.app), response.json())
 
     run()
     return sent

@@ -38,7 +38,8 @@ from tests.service.conftest import TOKEN, service_settings, wait_until
 REPO = Path(__file__).resolve().parents[2]
 QIAO = Path(sys.executable).parent / "qiao"
 EN, ZH = "qingpu-briefing-2023-09-05.en", "qingpu-briefing-2023-09-05.zh"
-TOOLS = {"search_releases", "answer_question", "get_document", "list_releases"}
+TOOLS = {"search_releases", "answer_question", "get_document", "list_releases",
+         "lookup_translation"}
 
 
 # -- shared helpers (also used by test_answer.py) ------------------------------------------------
@@ -111,6 +112,16 @@ async def exercise_tools(client: Client, documents: dict[str, str]) -> dict[str,
     assert {v["doc_id"] for v in listing["releases"][0]["versions"]} == {EN, ZH}
     none = structured(await client.call_tool("list_releases", {"date_from": "2024-01-01"}))
     assert none == {"total": 0, "releases": []}
+
+    # A sentence of the English release: its published translation, by the alignment.
+    sentence = top["answer"]["text"]
+    looked = structured(await client.call_tool("lookup_translation", {"text": sentence}))
+    assert looked["method"] == "alignment" and looked["lang"] == "zh"
+    source, translation = looked["source"], looked["translation"]
+    assert documents[source["doc_id"]][source["start"]:source["end"]] == source["text"]
+    assert documents[translation["doc_id"]][translation["start"]:translation["end"]] == (
+        translation["text"])
+    assert translation["doc_id"] == ZH and looked["confidence"] > 0.5
 
     answered = await client.call_tool(
         "answer_question", {"question": "谁是中共青浦区委书记？", "k": 3})
@@ -190,6 +201,9 @@ def test_bad_arguments_are_one_line_tool_errors(tiny_server: Any) -> None:
         ("list_releases", (("date_from", "2024-13-01"),)): "date_from must be a date",
         ("list_releases", (("date_to", "yesterday"),)): "date_to must be a date",
         ("list_releases", (("date_from", "2024-05-01"), ("date_to", "2024-01-01"))): "after",
+        ("lookup_translation", (("text", " "),)): "text is empty",
+        ("lookup_translation", (("text", "metro trains"), ("lang", "en"))): "already in en",
+        ("lookup_translation", (("text", "metro trains"), ("lang", "fr"))): "lang must be",
     }
 
     async def run() -> None:

@@ -30,7 +30,7 @@ def as_result(rank: int, hit: Hit) -> dict[str, Any]:
     if fields["counterpart"] is not None:
         fields["counterpart"] = {k: fields["counterpart"][k]
                                  for k in ("doc_id", "lang", "title", "url", "start", "end",
-                                           "text", "score")}
+                                           "text", "score", "confidence", "answer")}
     return {"rank": rank, **fields}
 
 

@@ -53,7 +53,8 @@ def test_ingest_reports_each_bad_file_and_keeps_the_good_ones(tmp_path: Path) ->
     assert found["query_lang"] == "zh" and found["results"][0]["doc_id"] == "r1.zh"
 
 
-@pytest.mark.parametrize("command", [("search", "ferry"), ("answer", "Who runs the ferry?")])
+@pytest.mark.parametrize("command", [("search", "ferry"), ("answer", "Who runs the ferry?"),
+                                     ("lookup", "The ferry runs.")])
 def test_reading_a_missing_or_empty_data_dir_is_an_error_not_no_results(
     tmp_path: Path, command: tuple[str, str]
 ) -> None:
@@ -83,6 +84,34 @@ def test_answer_quotes_the_answer_sentence_with_its_citation(tmp_path: Path) -> 
     [citation] = answer["citations"]
     text = doc.read_text()
     assert text[citation["start"] : citation["end"]] == citation["text"]
+
+
+def test_lookup_prints_the_aligned_translation_or_says_it_is_only_a_search(
+    tmp_path: Path,
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    # The fake embedder has no cross-lingual signal: shared names and numbers align the
+    # versions.
+    (docs / "ferry.en.txt").write_text("Ferry M5 now runs every 10 minutes.\n\n"
+                                       "Tickets on route K7 cost 2 yuan.\n")
+    (docs / "ferry.zh.txt").write_text("M5渡轮现在每10分钟一班。\n\nK7线票价2元。\n")
+    data = str(tmp_path / "data")
+    assert run("ingest", str(docs), "--data-dir", data)[0] == 0
+    code, output = run("lookup", "Tickets on route K7 cost 2 yuan.", "--data-dir", data,
+                       "--json")
+    assert code == 0, output
+    found = json.loads(output)
+    assert found["method"] == "alignment" and found["doc_id"] == "ferry.zh"
+    text = (docs / "ferry.zh.txt").read_text()
+    span = found["translation"]
+    assert text[span["start"]:span["end"]] == span["text"] == "K7线票价2元。"
+    code, output = run("lookup", "Tickets on route K7 cost 2 yuan.", "--data-dir", data)
+    assert code == 0 and "Published translation" in output and span["text"] in output
+    code, output = run("lookup", "Buses are free on Sundays.", "--data-dir", data)
+    assert code == 0 and "Not found in the index" in output
+    code, output = run("lookup", "K7线票价2元。", "--lang", "zh", "--data-dir", data)
+    assert code == 1 and output.count("\n") == 1 and "already in zh" in output
 
 
 def test_reingest_is_idempotent_and_delete_removes(tmp_path: Path) -> None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.align import Bead, align_passages, counterpart_ranges, project_sentence_beads
+from index.align import (
+    LINK_CONFIDENT,
+    Bead,
+    align_passages,
+    counterpart_ranges,
+    link_confidences,
+    link_features,
+    project_sentence_beads,
+)
 from index.search.fuse import fuse_min_max, fuse_rrf, min_max, top_rows
 
 
@@ -108,3 +116,36 @@ def test_projection_leaves_passages_without_beads_unaligned() -> None:
         beads, np.array([0, 1]), np.array([0]), np.ones(2), np.ones(1), 2, 1
     )
     assert ranges_a[1].tolist() == [-1.0, -1.0, -1.0]
+
+
+def test_a_sentence_merged_into_its_neighbours_bead_gets_a_low_confidence() -> None:
+    # Side b lacks the translation of a's sentence 2 (on the same topic as sentence 1); the
+    # alignment put it into sentence 1's bead, as it does on real news. Only the true link is
+    # confident; the ranges are kept.
+    rng = np.random.default_rng(3)
+    a = _unit(rng.standard_normal((8, 64)))
+    a[2] = _unit(a[1:2] + 0.8 * rng.standard_normal((1, 64)))[0]
+    b = _unit(np.delete(a, 2, axis=0) + 0.15 * rng.standard_normal((7, 64)))
+    links = np.array([[0, 1, .9], [1, 2, .9], [1, 2, .9]] + [[i - 1, i, .9] for i in range(3, 8)])
+    confident = link_confidences(a, b, links)
+    assert (confident[:, :2] == links[:, :2]).all()
+    assert confident[2, 2] < LINK_CONFIDENT
+    assert (np.delete(confident[:, 2], 2) > LINK_CONFIDENT).all()
+    # Unaligned sentences stay unaligned.
+    links[2] = -1
+    assert (link_confidences(a, b, links)[2] == -1).all()
+
+
+def test_link_features_name_the_better_match_and_the_shared_range() -> None:
+    rng = np.random.default_rng(4)
+    b = _unit(rng.standard_normal((3, 16)))
+    a = _unit(np.vstack([b[0], b[1], 0.3 * b[1] + rng.standard_normal((1, 16))[0], b[2]]))
+    links = np.array([[0, 1, 0.9], [1, 2, 0.9], [1, 2, 0.9], [2, 3, 0.9]])
+    features = link_features(a, b, links)
+    margin, first, shared, gain = features.T
+    assert first.tolist() == [1.0, 1.0, 0.0, 1.0]  # sentence 1 matches range 1 better than 2
+    assert shared.tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert margin[1] > margin[2]
+    assert gain[1] > gain[2] and gain[0] == gain[3] == 0.0  # the true partner adds more
+    unlinked = link_features(a, b, np.array([[-1, -1, -1]] * 4, float))
+    assert (unlinked == 0).all()

@@ -169,3 +169,24 @@ def test_sentences_cover_every_non_whitespace_char_once(text: str, data: st.Data
     assert all(covered[i] == 1 for i in range(start, end) if not text[i].isspace())
     # A paragraph break never falls inside a sentence.
     assert all(not paragraph_spans(text, s, e)[1:] for s, e in spans)
+
+
+def test_lines_that_each_end_a_sentence_are_sentences() -> None:
+    # One sentence per line (as parallel news and subtitles are written): a headline without a
+    # period is a sentence of its own, not glued to the next line.
+    text = "Floods hit the coast\nThousands were moved to safety.\nRoads reopened on Monday.\n"
+    assert sentences(text) == ["Floods hit the coast", "Thousands were moved to safety.",
+                               "Roads reopened on Monday."]
+
+
+def test_hard_wrapped_prose_keeps_its_sentences_across_lines() -> None:
+    # Few lines end like a sentence: the newlines are wraps, not sentence ends.
+    text = ("The district will build a new park\nnear the lake, and the city will\n"
+            "fund the bridge. Work starts in May.")
+    assert sentences(text) == ["The district will build a new park\nnear the lake, and the "
+                               "city will\nfund the bridge.", "Work starts in May."]
+
+
+def test_a_chinese_line_ending_in_a_closing_quote_ends_a_sentence() -> None:
+    text = "他说：“我们会按时完成”\n工程将于五月开工。"
+    assert sentences(text) == ["他说：“我们会按时完成”", "工程将于五月开工。"]

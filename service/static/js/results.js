@@ -215,6 +215,9 @@ function resultCard(r, index, q, lang) {
   return card;
 }
 
+// Below this counterpart confidence the page warns that the span may not be the translation.
+const LOW_CONFIDENCE = 0.5;
+
 function counterpartSide(r, cp, q, lang) {
   const side = el("section", "passage passage-counterpart");
   const heading = el("p", "cp-heading");
@@ -226,8 +229,18 @@ function counterpartSide(r, cp, q, lang) {
   const cpMeta = el("p", "meta");
   cpMeta.append(badge(cp.lang));
   side.append(cpMeta);
+  if (typeof cp.confidence === "number" && cp.confidence < LOW_CONFIDENCE) {
+    // The versions are not parallel here: say so rather than pass it off as the translation.
+    side.append(label(el("p", "hint cp-unsure"), "unsureCounterpart"));
+  }
   const cpText = el("p", "passage-text");
-  appendText(cpText, cp.text);
+  const translated = cp.answer;
+  if (translated && translated.start >= cp.start) {
+    // The translation of the highlighted answer sentence, when the alignment is sure of it.
+    const mark = fillHighlighted(cpText, cp.text, translated.start - cp.start,
+      translated.end - cp.start, "hl hl-counterpart");
+    if (mark && mark.textContent !== translated.text) fillHighlighted(cpText, cp.text, -1, -1);
+  } else appendText(cpText, cp.text);
   cpText.lang = cp.lang;
   side.append(cpText);
   const cpTarget = {
