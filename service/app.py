@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from index import Embedder, Retriever
 from service.errors import install_error_handlers
@@ -81,7 +82,11 @@ def create_app(
                          on_load_error=on_load_error)
     metrics = Metrics(state.counts, lambda: state.writes.queued_documents)
     state.on_job_end = metrics.count_job
-    app = FastAPI(
+    # /docs from files shipped in the package: an intranet has no CDN. No /redoc: ReDoc's
+    # bundle still fetches its logo from cdn.redoc.ly.
+    app = FastAPIOffline(
+        redoc_url=None,
+        static_url="/docs-assets",
         title="Qiao",
         summary="Bilingual English/Chinese passage search with exact source spans.",
         version=_version(),

@@ -4,6 +4,7 @@ commits of other processes, CORS, request logging, the OpenAPI document."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from pathlib import Path
 
@@ -145,3 +146,12 @@ def test_openapi_documents_every_endpoint_and_the_error_shape(client: TestClient
     assert search["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/ErrorBody")
     assert client.get("/docs").status_code == 200
+
+
+def test_api_docs_load_every_file_from_the_server_itself(client: TestClient) -> None:
+    html = client.get("/docs").text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html) + re.findall(r"url: '([^']+)'", html)
+    assert any(a.endswith(".js") for a in assets), html
+    for asset in assets:
+        assert not asset.startswith(("http://", "https://", "//")), asset  # no CDN
+        assert client.get(asset).status_code == 200, asset
