@@ -198,6 +198,9 @@ def ingest(
         if fresh_dir and not has_index(settings.data_dir):
             shutil.rmtree(settings.data_dir, ignore_errors=True)
         raise
+    for note in reader.notes:
+        err.print(f"[dim]note[/] {note.path}: {escape(note.message)}", highlight=False,
+                  soft_wrap=True)
     for problem in reader.problems:
         where = f"{problem.path}:{problem.line}" if problem.line else problem.path
         err.print(f"[yellow]skipped[/] {where}: {escape(problem.message)}", highlight=False,

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import trafilatura
 import yaml
 from trafilatura.settings import Document as TrafilaturaDocument
 
-from index.ingest.decode import decode_text
+from index.ingest.decode import decode_file
 from index.ingest.metadata import (
     FRONT_MATTER_KEYS,
     ISO_DATE,
@@ -49,24 +49,28 @@ class Extracted:
     given: dict[str, str] = field(default_factory=dict)
     guessed: dict[str, str] = field(default_factory=dict)
     lang_hint: Lang | None = None
+    encoding: str = "utf-8"
 
 
 def extract_text(data: bytes) -> Extracted:
     """Plain text: the decoded file, exactly."""
-    return Extracted(decode_text(data))
+    decoded = decode_file(data)
+    return Extracted(decoded.text, encoding=decoded.encoding)
 
 
 def extract_markdown(data: bytes) -> Extracted:
     """Markdown: the body after the optional YAML front matter, as given; the front matter's
     fields as given metadata."""
-    body, given = split_front_matter(decode_text(data))
+    decoded = decode_file(data)
+    body, given = split_front_matter(decoded.text)
     if not body or body.isspace():
         raise Rejected("no text after the front matter: add the document's text")
-    return Extracted(body, given=given)
+    return Extracted(body, given=given, encoding=decoded.encoding)
 
 
 def extract_html_file(data: bytes) -> Extracted:
-    return extract_html(decode_text(data))
+    decoded = decode_file(data)
+    return replace(extract_html(decoded.text), encoding=decoded.encoding)
 
 
 # The reader of each single-document kind.

@@ -160,6 +160,8 @@ class _Files:
         self._key = key
         self._sidecars: dict[str, Sidecar | Rejected | None] = {}
         self.claimed: set[str] = set()
+        # What was read, but differently than one might assume (a file not in UTF-8).
+        self.notes: list[Problem] = []
 
     def sidecar(self, label: str) -> Sidecar | None:
         key = self._key(label)
@@ -192,11 +194,17 @@ def _read_file(label: str, files: _Files) -> tuple[list[tuple[Document, int | No
         why = f"{err}; {PurePath(label).name} was not read"
         return [], [Problem(name.sidecar, err.line, why)]
     extracted = EXTRACTORS[kind](files.read(label))
+    if extracted.encoding != "utf-8":
+        files.notes.append(Problem(label, None, f"read as {_ENCODING_NAMES[extracted.encoding]} "
+                                                "(not UTF-8); offsets index the decoded text"))
     document = assemble(
         extracted.text, given=extracted.given, sidecar=sidecar, guessed=extracted.guessed,
         name=name, lang_hint=extracted.lang_hint,
     )
     return [(document, None)], []
+
+
+_ENCODING_NAMES = {"gb18030": "GB18030/GBK", "big5": "Big5", "utf-16": "UTF-16"}
 
 
 def _read_each(label: str, files: _Files) -> tuple[list[tuple[Document, int | None]],
@@ -390,6 +398,11 @@ class PathReader:
         reader = _Files(lambda label: _read_disk_file(Path(label), max_bytes), read_sidecar,
                         os.path.realpath)
         return cls(documents, problems + unsupported, sidecars, reader)
+
+    @property
+    def notes(self) -> list[Problem]:
+        """Files read in another encoding than UTF-8 (each named with it)."""
+        return self._reader.notes
 
     def documents(self) -> Iterator[Document]:
         for label in self.files:

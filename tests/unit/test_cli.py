@@ -114,6 +114,24 @@ def test_lookup_prints_the_aligned_translation_or_says_it_is_only_a_search(
     assert code == 1 and output.count("\n") == 1 and "already in zh" in output
 
 
+def test_ingest_reads_gb18030_gbk_and_big5_files_and_names_their_encodings(
+    tmp_path: Path,
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    simplified = "青浦区推动经济社会高质量发展。\n"
+    (docs / "a.zh.txt").write_bytes(simplified.encode("gb18030"))
+    (docs / "b.zh.txt").write_bytes(("示范区城际线已开工建设。" + simplified).encode("gbk"))
+    (docs / "c.zh.txt").write_bytes("青浦區推動經濟社會高質量發展。\n".encode("big5"))
+    data = str(tmp_path / "data")
+    code, output = run("ingest", str(docs), "--data-dir", data)
+    assert code == 0, output
+    assert "3 added" in output and "0 skipped" in output
+    assert output.count("GB18030/GBK") == 2 and output.count("Big5") == 1
+    code, output = run("search", "城际线", "--data-dir", data, "--json")
+    assert json.loads(output)["results"][0]["doc_id"] == "b.zh"
+
+
 def test_reingest_is_idempotent_and_delete_removes(tmp_path: Path) -> None:
     doc = tmp_path / "note.en.txt"
     doc.write_text("Bridges connect the two banks of the river.\n")

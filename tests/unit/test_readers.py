@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from index.errors import DocumentError
 from index.ingest.langdetect import detect_lang, ideograph_share
 from index.ingest.metadata import title_from_text
-from index.ingest.read import DEFAULT_MAX_BYTES, Problem, read_paths, validate_id
+from index.ingest.read import DEFAULT_MAX_BYTES, PathReader, Problem, read_paths, validate_id
 from index.records import Document
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "readers"
@@ -81,14 +81,49 @@ def test_undecodable_bytes_name_the_byte_and_line(tmp_path: Path) -> None:
         (b"\xef\xbb\xbf", "only whitespace"),
         (b"%PDF-1.7\x00\x01\x02binary", "binary"),
         (bytes(range(1, 9)) * 20 + b"some text", "binary"),
-        ("UTF-16 text".encode("utf-16"), "UTF-16"),
+        (b"\xff\xfe\x00\xd8", "broken UTF-16"),
     ],
-    ids=["empty", "whitespace", "bom-only", "nul-bytes", "control-chars", "utf16"],
+    ids=["empty", "whitespace", "bom-only", "nul-bytes", "control-chars", "broken-utf16"],
 )
 def test_unusable_text_files_are_problems(tmp_path: Path, data: bytes, expected: str) -> None:
     [problem] = problems_of(write(tmp_path, "bad.txt", data))
     assert expected in problem.message
     assert problem.path == str(tmp_path / "bad.txt")
+
+
+ZH_SIMPLIFIED = ("青浦区推动经济社会高质量发展。\n\n"
+                 "示范区城际线已开工建设，串联东部、中部和西部地区。\n")
+ZH_TRADITIONAL = ("青浦區推動經濟社會高質量發展。\n\n"
+                  "示範區城際線已開工建設，串聯東部、中部和西部地區。\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "named"),
+    [
+        (ZH_SIMPLIFIED, "gb18030", "GB18030/GBK"),
+        (ZH_SIMPLIFIED, "gbk", "GB18030/GBK"),
+        (ZH_SIMPLIFIED, "gb2312", "GB18030/GBK"),
+        (ZH_TRADITIONAL, "big5", "Big5"),
+        (ZH_SIMPLIFIED, "utf-16", "UTF-16"),
+        ("Mixed: Qingpu 青浦区 grew 5% in 2023.\r\n", "gbk", "GB18030/GBK"),
+    ],
+)
+def test_chinese_files_in_legacy_encodings_are_read_and_named(
+    tmp_path: Path, text: str, encoding: str, named: str,
+) -> None:
+    path = write(tmp_path, "release.zh.txt", text.encode(encoding))
+    reader = PathReader.open([path])
+    [doc] = list(reader.documents())
+    assert doc.text == text.replace("\r\n", "\n") and reader.problems == []
+    [note] = reader.notes
+    assert note.path == str(path) and named in note.message
+
+
+def test_latin1_accents_are_not_taken_for_chinese(tmp_path: Path) -> None:
+    # "è" + "m" is a valid GBK pair: it must not turn French into lone ideographs.
+    text = "La crème brûlée du café est très appréciée à Paris, même en hiver. " * 4
+    [problem] = problems_of(write(tmp_path, "fr.txt", text.encode("latin-1")))
+    assert "not UTF-8" in problem.message and "iconv" in problem.message
 
 
 def test_too_large_file_names_size_and_limit(tmp_path: Path) -> None:
