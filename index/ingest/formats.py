@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import trafilatura
 import yaml
@@ -108,6 +108,40 @@ def lang_of_tag(value: object) -> Lang | None:
     return next((lang for lang in LANGS if lang == primary), None)
 
 
+# trafilatura's output elements that are blocks of their own (its XML: head = a heading).
+_BLOCKS = frozenset({"p", "head", "list", "table", "quote", "code", "div", "item", "row"})
+
+
+def _paragraphs(body: Any) -> str:
+    """The main text with its paragraph breaks: blocks (paragraphs, headings, lists, tables,
+    quotes) separated by a blank line, list items and table rows on lines of their own, a
+    line break inside a paragraph kept. trafilatura's own `text` joins blocks with single
+    newlines, which makes a whole article one paragraph."""
+    blocks = [_block_text(child) for child in body]
+    return "\n\n".join(b for b in blocks if b)
+
+
+def _block_text(element: Any) -> str:
+    tag = element.tag
+    if tag in ("list", "table"):
+        lines = [_inline_text(row) for row in element]
+        return "\n".join(line for line in lines if line)
+    if tag == "quote" and any(child.tag in _BLOCKS for child in element):
+        return "\n\n".join(b for b in (_block_text(c) for c in element) if b)
+    return _inline_text(element)
+
+
+def _inline_text(element: Any) -> str:
+    """An element's text, a line break for <lb/>, cells of a table row separated by " | "."""
+    if element.tag == "row":
+        return " | ".join(c for c in (_inline_text(cell) for cell in element) if c)
+    parts: list[str] = [element.text or ""]
+    for child in element:
+        parts.append("\n" if child.tag == "lb" else _inline_text(child))
+        parts.append(child.tail or "")
+    return "".join(parts).strip()
+
+
 def extract_html(source: str) -> Extracted:
     """HTML → its main text, the metadata trafilatura found, and the language of <html lang>."""
     tree = trafilatura.utils.load_html(source)
@@ -123,7 +157,9 @@ def extract_html(source: str) -> Extracted:
     )
     if not isinstance(result, TrafilaturaDocument) or not result.text or result.text.isspace():
         raise Rejected("no main text found in the HTML: save the article text as .txt or .md")
-    text: str = result.text
+    text: str = _paragraphs(result.body) if result.body is not None else ""
+    if not text.strip():
+        text = result.text
     # What trafilatura found is a guess: keep the values that are valid, drop the rest.
     guessed: dict[str, str] = {}
     title = str(result.title or "").strip()

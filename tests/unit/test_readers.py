@@ -16,6 +16,8 @@ from index.ingest.langdetect import detect_lang, ideograph_share
 from index.ingest.metadata import title_from_text
 from index.ingest.read import DEFAULT_MAX_BYTES, PathReader, Problem, read_paths, validate_id
 from index.records import Document
+from index.retriever import Retriever
+from tests.conftest import REPO
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "readers"
 SEED = Path(
@@ -482,3 +484,32 @@ def test_seed_release_is_read_exactly_with_its_title() -> None:
         "en",
         "qingpu-briefing-2023-09-05.en",
     )
+
+
+def _as_web_page(text: str, lang: str) -> str:
+    """A release as a government site would publish it: each paragraph a <p> (hard-wrapped
+    lines joined), inside navigation and a footer."""
+    from html import escape
+
+    paragraphs = [" ".join(p.split()) for p in text.split("\n\n") if p.strip()]
+    body = "\n".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return (f'<!DOCTYPE html><html lang="{lang}"><head><title>Release</title></head><body>'
+            f'<nav><a href="/">Home</a></nav><article>{body}</article>'
+            "<footer>Copyright</footer></body></html>")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_release_as_html_keeps_its_paragraphs_and_passage_count(
+    tmp_path: Path, lang: str, retriever: Retriever,
+) -> None:
+    source = REPO / "corpus" / f"qingpu-briefing-2023-09-05.{lang}.txt"
+    text = source.read_text(encoding="utf-8")
+    write(tmp_path, f"as-text.{lang}.txt", text.encode())
+    write(tmp_path, f"as-html.{lang}.html", _as_web_page(text, lang).encode())
+    docs, problems = read_paths([tmp_path])
+    assert problems == []
+    retriever.upsert(docs)
+    html_doc = next(d for d in docs if d.release_id == "as-html")
+    assert html_doc.text.count("\n\n") >= text.count("\n\n") // 2  # paragraphs kept
+    counts = {d.release_id: len(retriever.passages(d.doc_id)) for d in docs}
+    assert abs(counts["as-html"] - counts["as-text"]) <= 1, counts
