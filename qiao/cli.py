@@ -607,6 +607,7 @@ def mcp_server(data_dir: DataDir = None) -> None:
         # Now, in the background, so the client's first search does not wait for the model.
         try:
             retriever.embedder  # noqa: B018 - the property loads the model
+            retriever.analyzer.terms_batch(["青浦 Qingpu"])  # and jieba's dictionary
         except QiaoError as exc:  # the tools report it again, one line, when called
             logging.getLogger("qiao.mcp").warning("%s", exc)
 
