@@ -206,6 +206,27 @@ def parse_sidecar(text: str) -> Sidecar:
     return Sidecar(string_fields(common, _SIDECAR_KEYS, strict=True), per_lang)
 
 
+# Prose breaks at a space or a punctuation mark every few dozen characters, in either language.
+# A longer run is data (base64, a hash dump, minified code): it would be cut into hundreds of
+# meaningless passages and take minutes to embed.
+MAX_UNBROKEN_CHARS = 1000
+_UNBROKEN = re.compile(
+    "[^\\s!-/:-@\\[-`{-~\u00a0-\u00bf\u2000-\u206f\u3000-\u303f\uff00-\uff0f\uff1a-\uff20]"
+    f"{{{MAX_UNBROKEN_CHARS + 1},}}"
+)
+
+
+def check_breaks(text: str) -> None:
+    """Refuse text with a run of more than MAX_UNBROKEN_CHARS characters with no space or
+    punctuation."""
+    run = _UNBROKEN.search(text)
+    if run is not None:
+        raise Rejected(
+            f"{len(run.group())} characters with no space or punctuation at character "
+            f"{run.start()}: this is data, not prose (a file with embedded binary or one long "
+            "token); remove that part or the file", text.count("\n", 0, run.start()) + 1)
+
+
 def assemble(
     text: str,
     *,
@@ -218,6 +239,7 @@ def assemble(
     """Resolve metadata (given > sidecar > guessed > file name > derived) and validate it."""
     if not text or text.isspace():
         raise Rejected("the document has no text: add text or remove it")
+    check_breaks(text)
     if "lang" in given:
         lang = validate_lang(given["lang"])
     else:

@@ -513,3 +513,19 @@ def test_a_release_as_html_keeps_its_paragraphs_and_passage_count(
     assert html_doc.text.count("\n\n") >= text.count("\n\n") // 2  # paragraphs kept
     counts = {d.release_id: len(retriever.passages(d.doc_id)) for d in docs}
     assert abs(counts["as-html"] - counts["as-text"]) <= 1, counts
+
+
+def test_a_long_run_without_spaces_or_punctuation_is_refused_and_the_rest_read(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "good.en.txt", b"The ferry runs every ten minutes.\n")
+    blob = b"Attachment:\n\n" + b"QUJD" * 2000 + b"\n"  # base64 pasted into a release
+    write(tmp_path, "blob.en.txt", blob)
+    # Chinese prose has no spaces but punctuation every few dozen characters: accepted.
+    prose = "青浦区推动经济社会高质量发展，示范区城际线已开工建设。" * 400
+    write(tmp_path, "long.zh.txt", prose.encode())
+    docs, problems = read_paths([tmp_path])
+    assert sorted(d.doc_id for d in docs) == ["good.en", "long.zh"]
+    [problem] = problems
+    assert problem.path.endswith("blob.en.txt") and problem.line == 3
+    assert "8000 characters with no space or punctuation" in problem.message
