@@ -16,8 +16,11 @@ DOCUMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Document))
 
 
 def document_record(document: Document) -> dict[str, Any]:
-    """`document` as a JSON-ready dict with exactly the fields of `Document`."""
-    return {name: getattr(document, name) for name in DOCUMENT_FIELDS}
+    """`document` as a JSON-ready dict with exactly the fields of `Document` (pages as a list)."""
+    record = {name: getattr(document, name) for name in DOCUMENT_FIELDS}
+    if document.pages is not None:
+        record["pages"] = list(document.pages)
+    return record
 
 
 def document_from_record(record: dict[str, Any]) -> Document:
@@ -31,4 +34,5 @@ def document_from_record(record: dict[str, Any]) -> Document:
         text=record["text"],
         date=record.get("date"),
         url=record.get("url"),
+        pages=tuple(record["pages"]) if record.get("pages") is not None else None,
     )

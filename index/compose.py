@@ -49,6 +49,7 @@ class Source:
     score: float
     answer: Span | None
     via_counterpart: bool  # True when the hit was in the other language and this is its translation
+    page: int | None = None  # 1-based page where the passage starts (None: no pages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class Citation:
     start: int
     end: int
     text: str
+    page: int | None = None  # the page of the cited passage (None: no pages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +104,16 @@ def sources_for(hits: Sequence[Hit], lang: Lang) -> list[Source]:
 def _source_in(hit: Hit, lang: Lang, n: int) -> Source | None:
     if hit.lang == lang:
         return Source(n, hit.doc_id, hit.release_id, hit.lang, hit.title, hit.date, hit.url,
-                      hit.start, hit.end, hit.text, hit.score, hit.answer, via_counterpart=False)
+                      hit.start, hit.end, hit.text, hit.score, hit.answer, via_counterpart=False,
+                      page=hit.page)
     cp = hit.counterpart
     if cp is None or cp.lang != lang:
         return None
-    answer = _matching_sentence(cp.text, cp.start, hit) if hit.answer else None
+    # The aligned translation of the answer sentence when the alignment is sure of it.
+    answer = (cp.answer or _matching_sentence(cp.text, cp.start, hit)) if hit.answer else None
     return Source(n, cp.doc_id, hit.release_id, cp.lang, cp.title or hit.title, hit.date,
-                  cp.url, cp.start, cp.end, cp.text, hit.score, answer, via_counterpart=True)
+                  cp.url, cp.start, cp.end, cp.text, hit.score, answer, via_counterpart=True,
+                  page=cp.page)
 
 
 def _matching_sentence(text: str, offset: int, hit: Hit) -> Span | None:
@@ -169,7 +174,7 @@ def extractive_answer(given: Sequence[Source], lang: Lang) -> ComposedAnswer:
     gap = " " if lang == "en" else ""
     text = gap.join(f"{display_text(span.text)}{gap}[{s.n}]" for s, span in chosen)
     citations = tuple(
-        Citation(s.n, s.doc_id, s.title, s.url, span.start, span.end, span.text)
+        Citation(s.n, s.doc_id, s.title, s.url, span.start, span.end, span.text, s.page)
         for s, span in chosen
     )
     return ComposedAnswer(text, lang, citations, sources)
@@ -238,7 +243,7 @@ def generated_answer(text: str, sources: Sequence[Source], lang: Lang) -> Compos
     clean = strip_unknown_citations(text, set(by_n)).strip()
     citations = tuple(
         Citation(n, by_n[n].doc_id, by_n[n].title, by_n[n].url, by_n[n].start, by_n[n].end,
-                 by_n[n].text)
+                 by_n[n].text, by_n[n].page)
         for n in cited_numbers(clean)
     )
     return ComposedAnswer(clean, lang, citations, tuple(sources))

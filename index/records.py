@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, overload
@@ -28,6 +29,8 @@ class Document:
     text: str
     date: str | None = None
     url: str | None = None
+    # Where each page after the first starts in `text` (a paginated source: PDF); None else.
+    pages: tuple[int, ...] | None = None
 
     @property
     def content_hash(self) -> str:
@@ -43,7 +46,15 @@ class Document:
         ):
             h.update(part.encode("utf-8"))
             h.update(b"\x00")
+        if self.pages is not None:  # only then, so documents without pages keep their hash
+            h.update(",".join(map(str, self.pages)).encode("ascii"))
         return h.hexdigest()
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page that holds `offset`; None for a document without pages."""
+        if self.pages is None:
+            return None
+        return bisect_right(self.pages, offset) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +98,8 @@ class Counterpart:
     answer: Span | None = None
     # How likely the span is the translation of the passage (None: not judged; see align).
     confidence: float | None = None
+    # The 1-based page where the span starts (None: the document has no pages).
+    page: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +119,7 @@ class Hit:
     score: float
     answer: Span | None
     counterpart: Counterpart | None
+    page: int | None = None  # 1-based page where the passage starts (None: no pages)
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,7 +149,7 @@ def ingest(
     batch: Annotated[Optional[int], typer.Option(  # noqa: UP045
         help="Documents per commit (default: $QIAO_INGEST_BATCH_DOCS or 1000).")] = None,
 ) -> None:
-    """Add or replace documents (.txt .md .html .jsonl); unchanged ones are skipped.
+    """Add or replace documents (.txt .md .html .pdf .docx .jsonl); unchanged ones are skipped.
 
     Commits every batch of documents as it goes: what was committed stays if the ingest is
     stopped, and running it again skips it."""
@@ -317,7 +317,8 @@ def search(
     for rank, hit in enumerate(hits, start=1):
         out.print(
             f"[bold]{rank}. {hit.title}[/] [dim]{hit.lang} {hit.doc_id}"
-            f" [{hit.start}:{hit.end}] score {hit.score:.3f}[/]",
+            f" [{hit.start}:{hit.end}]" + (f" p. {hit.page}" if hit.page is not None else "")
+            + f" score {hit.score:.3f}[/]",
             highlight=False,
         )
         out.print(_marked(hit.text, hit.start, hit.answer), highlight=False)
@@ -392,8 +393,9 @@ def answer(
     out.print(composed.text, highlight=False, soft_wrap=True)
     out.print()
     for c in composed.citations:
-        out.print(f"[{c.n}] {c.title} [dim]{c.doc_id} [{c.start}:{c.end}][/]", highlight=False,
-                  soft_wrap=True)
+        page = f" p. {c.page}" if c.page is not None else ""
+        out.print(f"[{c.n}] {c.title} [dim]{c.doc_id} [{c.start}:{c.end}]{page}[/]",
+                  highlight=False, soft_wrap=True)
         if c.url:
             out.print(f"    {c.url}", highlight=False, soft_wrap=True)
 

@@ -60,11 +60,14 @@ class CitationOut(BaseModel):
     end: int
     text: str = Field(description="The cited span: the quoted sentence (extractive) or the "
                       "passage (generated).")
+    page: int | None = Field(
+        default=None, description="The 1-based page of a paginated source (PDF) where the "
+        "passage starts; null for other documents.")
 
     @classmethod
     def of(cls, c: Citation) -> CitationOut:
         return cls(n=c.n, doc_id=c.doc_id, title=c.title, url=c.url, start=c.start, end=c.end,
-                   text=c.text)
+                   text=c.text, page=c.page)
 
 
 class PassageOut(BaseModel):
@@ -83,12 +86,16 @@ class PassageOut(BaseModel):
     via_counterpart: bool = Field(
         description="The search found the other language version; this is its translation."
     )
+    page: int | None = Field(
+        default=None, description="The 1-based page of a paginated source (PDF) where the "
+        "passage starts; null for other documents.")
 
     @classmethod
     def of(cls, s: Source) -> PassageOut:
         return cls(n=s.n, doc_id=s.doc_id, release_id=s.release_id, lang=s.lang, title=s.title,
                    date=s.date, url=s.url, start=s.start, end=s.end, text=s.text, score=s.score,
-                   answer=AnswerSentenceOut.of(s.answer), via_counterpart=s.via_counterpart)
+                   answer=AnswerSentenceOut.of(s.answer), via_counterpart=s.via_counterpart,
+                   page=s.page)
 
 
 class AnswerResponse(BaseModel):

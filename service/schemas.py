@@ -133,6 +133,9 @@ class CounterpartOut(BaseModel):
     answer: AnswerSentenceOut | None = Field(
         default=None, description="The translation of the hit's answer sentence, when it is "
         "confidently aligned.")
+    page: int | None = Field(
+        default=None, description="The 1-based page of a paginated source (PDF) where the "
+        "span starts; null for other documents.")
 
     @classmethod
     def of(cls, cp: Counterpart | None) -> CounterpartOut | None:
@@ -140,7 +143,7 @@ class CounterpartOut(BaseModel):
             return None
         return cls(doc_id=cp.doc_id, lang=cp.lang, title=cp.title, url=cp.url, start=cp.start,
                    end=cp.end, text=cp.text, score=cp.score, confidence=cp.confidence,
-                   answer=AnswerSentenceOut.of(cp.answer))
+                   answer=AnswerSentenceOut.of(cp.answer), page=cp.page)
 
 
 class SearchResult(BaseModel):
@@ -160,6 +163,9 @@ class SearchResult(BaseModel):
         description="The sentence that best answers the query."
     )
     counterpart: CounterpartOut | None
+    page: int | None = Field(
+        default=None, description="The 1-based page of a paginated source (PDF) where the "
+        "passage starts; null for other documents.")
 
     @classmethod
     def of(cls, rank: int, hit: Hit) -> SearchResult:
@@ -168,6 +174,7 @@ class SearchResult(BaseModel):
             release_id=hit.release_id, lang=hit.lang, title=hit.title, date=hit.date,
             url=hit.url, start=hit.start, end=hit.end, text=hit.text,
             answer=AnswerSentenceOut.of(hit.answer), counterpart=CounterpartOut.of(hit.counterpart),
+            page=hit.page,
         )
 
 
@@ -353,6 +360,9 @@ class PassageSpan(BaseModel):
 class DocumentDetail(DocumentSummary):
     text: str
     passages: list[PassageSpan]
+    pages: list[int] | None = Field(
+        default=None, description="A paginated source (PDF): where each page after the first "
+        "starts in `text` (page n + 2 starts at pages[n]); null for other documents.")
 
 
 class DocumentPage(BaseModel):

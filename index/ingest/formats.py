@@ -28,13 +28,15 @@ from index.ingest.metadata import (
 from index.ingest.problems import Rejected
 from index.records import LANGS, Lang
 
-Kind = Literal["text", "markdown", "html", "jsonl"]
+Kind = Literal["text", "markdown", "html", "pdf", "docx", "jsonl"]
 SUPPORTED_SUFFIXES: dict[str, Kind] = {
     ".txt": "text",
     ".md": "markdown",
     ".markdown": "markdown",
     ".html": "html",
     ".htm": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
     ".jsonl": "jsonl",
 }
 
@@ -50,6 +52,7 @@ class Extracted:
     guessed: dict[str, str] = field(default_factory=dict)
     lang_hint: Lang | None = None
     encoding: str = "utf-8"
+    pages: tuple[int, ...] | None = None  # a paginated source: where pages 2, 3, … start
 
 
 def extract_text(data: bytes) -> Extracted:
@@ -73,11 +76,29 @@ def extract_html_file(data: bytes) -> Extracted:
     return replace(extract_html(decoded.text), encoding=decoded.encoding)
 
 
+def extract_pdf(data: bytes) -> Extracted:
+    from index.ingest.pdf import extract_pdf_text
+
+    found = extract_pdf_text(data)
+    guessed = {"title": found.title[:MAX_TITLE_CHARS]} if found.title else {}
+    return Extracted(found.text, guessed=guessed, pages=found.pages)
+
+
+def extract_docx(data: bytes) -> Extracted:
+    from index.ingest.docx import extract_docx_text
+
+    found = extract_docx_text(data)
+    guessed = {"title": found.title[:MAX_TITLE_CHARS]} if found.title else {}
+    return Extracted(found.text, guessed=guessed)
+
+
 # The reader of each single-document kind.
 EXTRACTORS: dict[Kind, Callable[[bytes], Extracted]] = {
     "text": extract_text,
     "markdown": extract_markdown,
     "html": extract_html_file,
+    "pdf": extract_pdf,
+    "docx": extract_docx,
 }
 
 

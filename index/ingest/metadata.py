@@ -235,6 +235,7 @@ def assemble(
     guessed: Mapping[str, str] | None = None,
     name: FileName | None = None,
     lang_hint: Lang | None = None,
+    pages: tuple[int, ...] | None = None,
 ) -> Document:
     """Resolve metadata (given > sidecar > guessed > file name > derived) and validate it."""
     if not text or text.isspace():
@@ -256,4 +257,4 @@ def assemble(
         title = title_from_text(text) or release_id
     date = validate_date(fields["date"]) if "date" in fields else None
     url = validate_url(fields["url"]) if "url" in fields else None
-    return Document(doc_id, release_id, lang, title, text, date, url)
+    return Document(doc_id, release_id, lang, title, text, date, url, pages)

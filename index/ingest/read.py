@@ -199,7 +199,7 @@ def _read_file(label: str, files: _Files) -> tuple[list[tuple[Document, int | No
                                                 "(not UTF-8); offsets index the decoded text"))
     document = assemble(
         extracted.text, given=extracted.given, sidecar=sidecar, guessed=extracted.guessed,
-        name=name, lang_hint=extracted.lang_hint,
+        name=name, lang_hint=extracted.lang_hint, pages=extracted.pages,
     )
     return [(document, None)], []
 

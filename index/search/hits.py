@@ -200,6 +200,7 @@ def counterpart_of(snapshot: Snapshot, row: int, answer: Span | None = None
     return Counterpart(
         other_doc.doc_id, other_doc.lang, start, stop, other_doc.text[start:stop], score,
         other_doc.title, other_doc.url, answer=translated, confidence=round(confidence, 4),
+        page=other_doc.page_at(start),
     )
 
 
@@ -213,7 +214,8 @@ def _passage_counterpart(snapshot: Snapshot, other: tuple[int, int], link: F32Ro
     start = int(segment.passages[rows.start + int(first), 0])
     stop = int(segment.passages[rows.start + int(end) - 1, 1])
     return Counterpart(other_doc.doc_id, other_doc.lang, start, stop,
-                       other_doc.text[start:stop], score, other_doc.title, other_doc.url)
+                       other_doc.text[start:stop], score, other_doc.title, other_doc.url,
+                       page=other_doc.page_at(start))
 
 
 def hits_for(
@@ -253,6 +255,7 @@ def hits_for(
                 answer=None if choice is None else choice.span,
                 counterpart=counterpart_of(snapshot, row, None if choice is None else choice.span)
                 if with_counterpart else None,
+                page=doc.page_at(start),
             )
         )
     return hits, evidence

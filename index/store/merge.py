@@ -132,6 +132,7 @@ def merge_segments(
         titles=[s.titles[d] for s, d in pick],
         urls=[s.urls[d] for s, d in pick],
         counterpart_docs=[link.counterpart_doc for link in doc_links],
+        pages=[s.pages[d] for s, d in pick],
         hashes=np.array([bytes(s.hashes[d]) for s, d in pick], dtype="S64"),
         texts=Texts(b"".join(texts), offsets),
         text_offsets=offsets,

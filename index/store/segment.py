@@ -4,7 +4,8 @@ once and never changed. Deleting or replacing a document later marks it deleted 
 
 Files of `segments/seg-000007/` (all plain NumPy, JSON and FAISS files; no pickle):
 
-    docs.json               columns: doc_id, release_id, lang, title, date, url, counterpart_doc
+    docs.json               columns: doc_id, release_id, lang, title, date, url, counterpart_doc,
+                            pages
     hashes.npy              (docs,) content hash of each document (ASCII hex)
     texts.bin, text_offsets.npy   the documents' UTF-8 texts, concatenated; byte offsets (docs+1)
     doc_rows.npy            (docs, 2) int32: first passage row, passage count
@@ -30,6 +31,7 @@ import datetime as dt
 import functools
 import json
 import mmap
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +112,7 @@ class Segment:
     titles: list[str]
     urls: list[str | None]
     counterpart_docs: list[str | None]
+    pages: list[tuple[int, ...] | None]
     hashes: npt.NDArray[np.bytes_]
     texts: Texts
     text_offsets: I64
@@ -167,7 +170,12 @@ class Segment:
     def document(self, i: int) -> Document:
         lang: Lang = LANGS[int(self.langs[i])]
         return Document(self.doc_ids[i], self.release_ids[i], lang, self.titles[i],
-                        self.texts.text(i), self.dates[i], self.urls[i])
+                        self.texts.text(i), self.dates[i], self.urls[i], self.pages[i])
+
+    def page_at(self, i: int, offset: int) -> int | None:
+        """The 1-based page of document `i` that holds `offset` (None: not paginated)."""
+        pages = self.pages[i]
+        return None if pages is None else bisect_right(pages, offset) + 1
 
     def rows_of(self, i: int) -> range:
         first, n = (int(x) for x in self.doc_rows[i])
@@ -263,6 +271,7 @@ def build_segment(name: str, docs: Sequence[PreparedDocument], dim: int,
         titles=[d.document.title for d in docs],
         urls=[d.document.url for d in docs],
         counterpart_docs=[d.counterpart_doc for d in docs],
+        pages=[d.document.pages for d in docs],
         hashes=np.array([d.content_hash.encode("ascii") for d in docs], dtype="S64"),
         texts=Texts(b"".join(texts), offsets),
         text_offsets=offsets,
@@ -316,6 +325,7 @@ def write_segment(folder: Path, segment: Segment) -> dict[str, Any]:
         "doc_id": segment.doc_ids, "release_id": segment.release_ids,
         "lang": [LANGS[int(x)] for x in segment.langs], "title": segment.titles,
         "date": segment.dates, "url": segment.urls, "counterpart_doc": segment.counterpart_docs,
+        "pages": [None if p is None else list(p) for p in segment.pages],
     }
     (folder / "docs.json").write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
     blob = segment.texts._blob
@@ -372,6 +382,9 @@ def open_segment(folder: Path) -> Segment:
         langs=np.array([LANGS.index(x) for x in docs["lang"]], np.int8),
         dates=docs["date"], titles=docs["title"], urls=docs["url"],
         counterpart_docs=docs["counterpart_doc"],
+        # Segments written before pages were kept have none.
+        pages=[None if p is None else tuple(p)
+               for p in docs.get("pages", [None] * len(docs["doc_id"]))],
         texts=Texts(blob, arrays["text_offsets"]),
         dense=FaissDense.load(folder / DENSE_FILE, record["dense"] == "exact"),
         postings=Postings.load(folder),

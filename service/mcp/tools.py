@@ -198,7 +198,8 @@ def search_text(output: SearchOutput) -> str:
         lines = [
             f"[{r.rank}] {r.title} — {r.date or 'no date'}, {r.lang}" + (f", {r.url}" if r.url
                                                                          else ""),
-            f"doc_id={r.doc_id} start={r.start} end={r.end}",
+            f"doc_id={r.doc_id} start={r.start} end={r.end}"
+            + (f" page={r.page}" if r.page is not None else ""),
         ]
         if r.answer is not None:
             lines.append(f"Answer sentence (start={r.answer.start} end={r.answer.end}): "
@@ -218,8 +219,9 @@ def answer_text(answer: Answer) -> str:
     if not answer.answerable or not composed.text:
         return f"No passage in the index answers {answer.question!r}."
     lines = [composed.text, ""]
-    lines += [f"[{c.n}] {c.title} — doc_id={c.doc_id} start={c.start} end={c.end}: "
-              f"{display_text(c.text)}" for c in composed.citations]
+    lines += [f"[{c.n}] {c.title} — doc_id={c.doc_id} start={c.start} end={c.end}"
+              + (f" page={c.page}" if c.page is not None else "")
+              + f": {display_text(c.text)}" for c in composed.citations]
     if answer.failure is not None:
         lines.append(f"(The LLM failed, so this answer quotes the passages: {answer.failure})")
     return "\n".join(lines)

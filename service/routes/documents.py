@@ -88,6 +88,7 @@ async def get_document(doc_id: DocId, state: StateDep, retriever: RetrieverDep) 
     return DocumentDetail(
         **DocumentSummary.of(document).model_dump(), text=document.text,
         passages=[PassageSpan.of(p) for p in passages],
+        pages=None if document.pages is None else list(document.pages),
     )
 
 
@@ -196,7 +197,7 @@ async def upload_documents(
     files: list[UploadFile], settings: SettingsDep, state: StateDep, retriever: RetrieverDep,
     metrics: MetricsDep, wait: WaitQuery = True,
 ) -> WriteReport | JSONResponse:
-    """Add or replace documents from files (.txt .md .html .jsonl, and NAME.meta.json
+    """Add or replace documents from files (.txt .md .html .pdf .docx .jsonl, and NAME.meta.json
     sidecars) sent as multipart `files`; pairing and metadata as in `qiao ingest`;
     `wait` as for `POST /v1/documents`."""
     _check_batch(settings, len(files))

@@ -399,3 +399,31 @@ def test_the_counterpart_highlights_the_translated_answer_and_warns_when_unsure(
     side = page.locator(CARDS).first.locator(".passage-counterpart")
     expect(side.locator(".cp-unsure")).to_have_text(
         "The two versions differ here: this may not be its translation.")
+
+
+def test_a_passage_from_a_pdf_shows_its_page_in_the_card_and_the_document_view(
+    page: Page, fake_base: str
+) -> None:
+    query = "How many stations does the metro line have?"
+    real = api_search(fake_base, query)
+    top = real["results"][0]
+    document = api_document(fake_base, top["doc_id"])
+    # The same results and document, as if the document were a PDF whose page 4 starts
+    # just before the passage.
+    body = json.loads(json.dumps(real))
+    body["results"][0]["page"] = 4
+    pages = [0, 0, max(0, top["start"] - 1)]
+
+    def as_pdf(route: Route) -> None:
+        route.fulfill(status=200, content_type="application/json",
+                      body=json.dumps({**document, "pages": pages}))
+
+    page.route("**/v1/search", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(body)))
+    page.route(f"**/v1/documents/{top['doc_id']}", as_pdf)
+    page.goto(fake_base + "/")
+    search(page, query)
+    expect(page.locator(CARDS).first.locator(".passage-main .page")).to_have_text("p. 4")
+    assert page.locator(CARDS).nth(1).locator(".page").count() == 0
+    show_in_document(page)
+    expect(page.locator("#doc-meta .page")).to_have_text("p. 4")

@@ -4,6 +4,7 @@ replacement, rejection with reasons, deletion."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.service.conftest import ClientFactory, assert_hits_exact, error_of, quote_id
+from tests.unit.test_pdf_docx import notice_pdf
 
 River = "river-cleanup"
 
@@ -293,3 +295,20 @@ def test_random_documents_round_trip_with_exact_spans(client: TestClient, parts:
     body = client.post("/v1/search", json={"query": text[:200].strip() or "x", "k": 20,
                                            "release_id": release}).json()
     assert_hits_exact(client, body["results"])
+
+
+def test_an_uploaded_pdf_answers_with_the_page_of_its_passage(
+    client: TestClient, tmp_path: Path,
+) -> None:
+    pdf = notice_pdf(tmp_path / "notice.en.pdf")
+    report = client.post("/v1/documents:upload",
+                         files=[("files", ("notice.en.pdf", pdf.read_bytes()))]).json()
+    assert report["added"] == ["notice.en"] and report["rejected"] == []
+    question = "When will the new bridge over Dianshan Lake open to traffic?"
+    top = client.post("/v1/search", json={"query": question, "k": 1}).json()["results"][0]
+    assert top["page"] == 4 and "Dianshan Lake" in top["text"]
+    document = get_document(client, "notice.en")
+    assert len(document["pages"]) == 4 and document["text"][top["start"]:top["end"]] == top["text"]
+    assert document["pages"][2] <= top["start"] < document["pages"][3]  # page 4
+    answer = client.post("/v1/answer", json={"question": question, "k": 1}).json()
+    assert answer["citations"][0]["page"] == 4

@@ -13,7 +13,7 @@ from tests.service.conftest import ClientFactory, assert_hits_exact, error_of
 
 RESULT_FIELDS = {
     "rank", "score", "passage_id", "doc_id", "release_id", "lang", "title", "date", "url",
-    "start", "end", "text", "answer", "counterpart",
+    "start", "end", "text", "answer", "counterpart", "page",
 }
 
 
@@ -30,7 +30,8 @@ def as_result(rank: int, hit: Hit) -> dict[str, Any]:
     if fields["counterpart"] is not None:
         fields["counterpart"] = {k: fields["counterpart"][k]
                                  for k in ("doc_id", "lang", "title", "url", "start", "end",
-                                           "text", "score", "confidence", "answer")}
+                                           "text", "score", "confidence", "answer",
+                                           "page")}
     return {"rank": rank, **fields}
 
 

@@ -163,7 +163,7 @@ def test_directory_walk_reads_good_files_and_reports_the_rest(tmp_path: Path) ->
     assert [d.doc_id for d in docs] == ["b.en", "a.en"]  # a directory's files before its subdirs
     reported = {Path(p.path).name: p.message for p in problems}
     assert set(reported) == {"report.pdf", "data.json", "README", "empty.md"}
-    assert reported["report.pdf"].startswith("unsupported file type .pdf")
+    assert reported["report.pdf"].startswith("could not open the PDF")
     assert "(no extension)" in reported["README"]
     assert "empty file" in reported["empty.md"]
 

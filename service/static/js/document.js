@@ -1,7 +1,7 @@
 // The document view: a whole release version with the passage highlighted, and a toggle to
 // the other language version at the aligned passage.
 import { ApiFailure, api, failureMessage, releaseVersions } from "./api.js";
-import { codePointLength, fillHighlighted, metaLine } from "./dom.js";
+import { codePointLength, el, fillHighlighted, metaLine } from "./dom.js";
 import { label, setStatus, setTitleSubject } from "./i18n.js";
 import { setLangControl } from "./results.js";
 import { docUrl, navigate, searchUrl } from "./router.js";
@@ -59,6 +59,11 @@ function renderDocument(doc, target) {
   const hasSpan = target.start !== null && target.end !== null;
   const fits = hasSpan && target.start < target.end &&
     target.end <= codePointLength(doc.text);
+  if (fits && Array.isArray(doc.pages)) {
+    // A paginated source (PDF): the page the highlighted passage starts on, as printed.
+    const page = 1 + doc.pages.filter((start) => start <= target.start).length;
+    els.docMeta.append(" ", label(el("span", "page"), "pageN", page));
+  }
   const mark = fillHighlighted(els.docText, doc.text, fits ? target.start : -1,
     fits ? target.end : -1, "hl hl-doc");
   if (mark) {

@@ -194,7 +194,9 @@ function resultCard(r, index, q, lang) {
   const main = el("section", "passage passage-main");
   const title = el("h3", "title", r.title);
   title.lang = r.lang;
-  main.append(title, metaLine(r.lang, r.date, r.url));
+  const meta = metaLine(r.lang, r.date, r.url);
+  if (Number.isInteger(r.page)) meta.append(" ", label(el("span", "page"), "pageN", r.page));
+  main.append(title, meta);
   const text = el("p", "passage-text");
   text.lang = r.lang;
   const answer = r.answer;
