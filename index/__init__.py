@@ -71,6 +71,7 @@ if TYPE_CHECKING:
         with_dropped_sentences,
         with_merged_sentences,
     )
+    from index.eval.questions import Question, QuestionResult, check_questions, load_questions
     from index.eval.retrieval import SETTINGS, SYSTEMS, evaluate_xquad, prepare_bench, run_bench
     from index.eval.xquad import load_xquad
     from index.files import fsync_path, write_atomic
@@ -202,6 +203,8 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(("SETTINGS", "SYSTEMS", "evaluate_xquad", "prepare_bench", "run_bench"),
                     "index.eval.retrieval"),
     "load_xquad": "index.eval.xquad",
+    **dict.fromkeys(("Question", "QuestionResult", "check_questions", "load_questions"),
+                    "index.eval.questions"),
     **dict.fromkeys(("AnswerExample", "answer_examples", "answer_hit_rate"), "index.eval.answers"),
     **dict.fromkeys(("AbstentionExample", "abstention_examples", "evidence_of_queries"),
                     "index.eval.abstention"),
@@ -281,6 +284,8 @@ __all__ = [
     "PreparedDocument",
     "Problem",
     "QiaoError",
+    "Question",
+    "QuestionResult",
     "Release",
     "Retriever",
     "SearchParams",
@@ -302,6 +307,7 @@ __all__ = [
     "batch_slices",
     "bm25_top_k",
     "check_data_dir",
+    "check_questions",
     "counterpart_quality",
     "current_name",
     "default_answer_model",
@@ -326,6 +332,7 @@ __all__ = [
     "load_embedder",
     "load_index_settings",
     "load_parallel",
+    "load_questions",
     "load_xquad",
     "lookup_quality",
     "lost_pairs",

@@ -28,7 +28,8 @@ app = typer.Typer(
     help="Qiao (桥): bilingual search.",
 )
 model_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect the embedding model.")
-eval_app = typer.Typer(no_args_is_help=True, help="Evaluate retrieval quality.")
+eval_app = typer.Typer(no_args_is_help=True,
+                       help="Evaluate retrieval quality: your own questions, or XQuAD.")
 app.add_typer(model_app, name="model")
 app.add_typer(eval_app, name="eval")
 
@@ -450,6 +451,46 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+@eval_app.command("questions")
+@friendly
+def eval_questions(
+    file: Annotated[Path, typer.Argument(help='JSONL: {"question", "expect", "lang"?, "doc_id"?} per line.')],  # noqa: E501
+    min_hit1: Annotated[Optional[float], typer.Option("--min", help="Exit 1 when hit@1 is below this (0-1).")] = None,  # noqa: UP045, E501
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Your own check: each question's expected answer (a regex or text) among the results."""
+    from rich.table import Table
+
+    from index import check_questions, load_questions
+
+    questions = load_questions(file)
+    results = check_questions(_open_index(data_dir).view(), questions)
+    n = len(results)
+    overall = {"questions": n, "hit1": sum(r.hit1 for r in results) / n,
+               "hit5": sum(r.hit5 for r in results) / n,
+               "answer_hit1": sum(r.answer_hit for r in results) / n}
+    if as_json:
+        print(json.dumps({"overall": overall, "questions": [
+            {"line": r.question.line, "question": r.question.question, "rank": r.rank,
+             "hit1": r.hit1, "hit5": r.hit5, "answer_hit": r.answer_hit, "top_doc": r.top_doc,
+             "top_answer": r.top_answer} for r in results]}, ensure_ascii=False, indent=2))
+    else:
+        table = Table(title=f"{file.name}: {n} questions")
+        for column in ("line", "question", "rank", "answer", "top answer sentence"):
+            table.add_column(column)
+        for r in results:
+            table.add_row(str(r.question.line), r.question.question,
+                          str(r.rank) if r.rank else "—", "yes" if r.answer_hit else "no",
+                          " ".join((r.top_answer or "").split())[:80])
+        out.print(table)
+        out.print(f"hit@1 {overall['hit1']:.3f}  hit@5 {overall['hit5']:.3f}  "
+                  f"answer sentence {overall['answer_hit1']:.3f}", highlight=False)
+    if min_hit1 is not None and overall["hit1"] < min_hit1:
+        err.print(f"hit@1 {overall['hit1']:.3f} is below --min {min_hit1}", highlight=False)
+        raise typer.Exit(1)
 
 
 @eval_app.command("xquad")

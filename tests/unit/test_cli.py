@@ -132,6 +132,33 @@ def test_ingest_reads_gb18030_gbk_and_big5_files_and_names_their_encodings(
     assert json.loads(output)["results"][0]["doc_id"] == "b.zh"
 
 
+def test_eval_questions_scores_the_expected_answers_and_fails_below_min(
+    tmp_path: Path,
+) -> None:
+    doc = tmp_path / "ferry.en.txt"
+    doc.write_text("Harbour news.\n\nThe harbour ferry now runs every ten minutes. "
+                   "Tickets cost two yuan.\n\nThe old pier closes in May for repairs.\n")
+    data = str(tmp_path / "data")
+    assert run("ingest", str(doc), "--data-dir", data)[0] == 0
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"question": "How often does the harbour ferry run?", "expect": "every +ten"}\n'
+        '{"question": "When does the old pier close?", "expect": "closes in May",'
+        ' "doc_id": "ferry.en"}\n'
+        '{"question": "Where is the airport?", "expect": "airport"}\n')
+    code, output = run("eval", "questions", str(questions), "--data-dir", data, "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert [q["hit1"] for q in report["questions"]] == [True, True, False]
+    assert report["overall"]["hit1"] == pytest.approx(2 / 3)
+    assert report["questions"][0]["answer_hit"] is True
+    code, output = run("eval", "questions", str(questions), "--data-dir", data, "--min", "0.9")
+    assert code == 1 and "below --min 0.9" in output
+    questions.write_text('{"question": "no expectation"}\n')
+    code, output = run("eval", "questions", str(questions), "--data-dir", data)
+    assert code == 1 and output.count("\n") == 1 and "q.jsonl:1" in output
+
+
 def test_reingest_is_idempotent_and_delete_removes(tmp_path: Path) -> None:
     doc = tmp_path / "note.en.txt"
     doc.write_text("Bridges connect the two banks of the river.\n")
