@@ -130,7 +130,14 @@ if TYPE_CHECKING:
     from index.store.commit import WRITE_STEPS, CommitFailed, set_write_step_hook
     from index.store.datadir import check_data_dir, current_name, has_index
     from index.store.verify import VerifyReport, Violation, verify_data_dir
-    from index.view import MAX_K, MAX_LOOKUP_CHARS, DocumentWindow, IndexView, Release
+    from index.view import (
+        MAX_K,
+        MAX_LOOKUP_CHARS,
+        DocumentWindow,
+        IndexSummary,
+        IndexView,
+        Release,
+    )
 
 # Public name → the module that defines it.
 _HOMES: dict[str, str] = {
@@ -215,6 +222,7 @@ _HOMES: dict[str, str] = {
                     "index.eval.parallel"),
     **dict.fromkeys(("LINK_MODEL", "LinkModel", "link_features"), "index.align"),
     "MAX_LOOKUP_CHARS": "index.view",
+    "IndexSummary": "index.view",
     "Translation": "index.search.lookup",
     **dict.fromkeys(("ANSWERABLE_MODEL_FILE", "EVIDENCE_FEATURES", "AnswerableModel",
                      "Evidence", "default_answerable_model"), "index.search.answerable"),
@@ -263,6 +271,7 @@ __all__ = [
     "Hit",
     "IndexMismatch",
     "IndexSettings",
+    "IndexSummary",
     "IndexView",
     "Lang",
     "LanguageModel",

@@ -8,6 +8,9 @@ per request (`Retriever.view()`) and ask it everything that request needs.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,6 +46,26 @@ class Release:
     release_id: str
     date: str | None
     documents: tuple[Document, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSummary:
+    """What an index holds, for a start page: counts, documents per language, the dates
+    covered, and the titles of the newest documents (as example searches)."""
+
+    documents: int
+    passages: int
+    releases: int
+    languages: dict[str, int]
+    date_from: str | None
+    date_to: str | None
+    newest: tuple[Document, ...]  # without their text (metadata only)
+
+
+# One summary per snapshot: a start page asks for it on every visit.
+_SUMMARIES: weakref.WeakKeyDictionary[Snapshot, IndexSummary] = weakref.WeakKeyDictionary()
+_SUMMARY_LOCK = threading.Lock()
+SUMMARY_NEWEST = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +310,35 @@ class IndexView:
         else:
             order = sorted(dates, key=lambda r: (dates[r] or "", r), reverse=True)
         return [r for r in order if r in dates and _dated_within(dates[r], date_from, date_to)]
+
+    def summary(self) -> IndexSummary:
+        """See `IndexSummary`; computed once per committed state, from metadata only."""
+        snap = self._snapshot
+        with _SUMMARY_LOCK:
+            known = _SUMMARIES.get(snap)
+        if known is not None:
+            return known
+        languages: dict[str, int] = {}
+        dated: list[tuple[str, DocKey]] = []
+        for key in snap.doc_index.values():
+            segment = snap.segments[key[0]]
+            lang = LANGS[int(segment.langs[key[1]])]
+            languages[lang] = languages.get(lang, 0) + 1
+            date = segment.dates[key[1]]
+            dated.append((date or "", key))
+        dates = [d for d, _ in dated if d]
+        newest = heapq.nlargest(SUMMARY_NEWEST, dated, key=lambda item: item[0])
+        docs = tuple(
+            Document(seg.doc_ids[doc], seg.release_ids[doc], LANGS[int(seg.langs[doc])],
+                     seg.titles[doc], "", seg.dates[doc], seg.urls[doc])
+            for seg, doc in ((snap.segments[k[0]], k[1]) for _, k in newest)
+        )
+        summary = IndexSummary(snap.n_documents, snap.n_live, snap.n_releases, languages,
+                               min(dates) if dates else None, max(dates) if dates else None,
+                               docs)
+        with _SUMMARY_LOCK:
+            _SUMMARIES[snap] = summary
+        return summary
 
     def stats(self) -> dict[str, int]:
         snap = self._snapshot

@@ -22,7 +22,17 @@ from pydantic import (
     model_validator,
 )
 
-from index import Counterpart, Document, Hit, IndexView, Lang, Mode, Passage, Span
+from index import (
+    Counterpart,
+    Document,
+    Hit,
+    IndexSummary,
+    IndexView,
+    Lang,
+    Mode,
+    Passage,
+    Span,
+)
 from service.settings import K_MAX, LOOKUP_MAX_CHARS, QUERY_MAX_CHARS
 
 
@@ -370,6 +380,24 @@ class DocumentPage(BaseModel):
     offset: int
     limit: int
     documents: list[DocumentSummary]
+
+
+class IndexSummaryOut(BaseModel):
+    documents: int
+    passages: int
+    releases: int
+    languages: dict[str, int] = Field(description="Documents per language.")
+    date_from: str | None = Field(description="The earliest document date (YYYY-MM-DD).")
+    date_to: str | None = Field(description="The latest document date.")
+    newest: list[DocumentSummary] = Field(
+        description="The newest documents (by date), for example searches; `chars` is 0.")
+
+    @classmethod
+    def of(cls, summary: IndexSummary) -> IndexSummaryOut:
+        return cls(documents=summary.documents, passages=summary.passages,
+                   releases=summary.releases, languages=summary.languages,
+                   date_from=summary.date_from, date_to=summary.date_to,
+                   newest=[DocumentSummary.of(d) for d in summary.newest])
 
 
 class ReleaseOut(BaseModel):

@@ -32,6 +32,7 @@ from service.schemas import (
     DocumentPage,
     DocumentsBody,
     DocumentSummary,
+    IndexSummaryOut,
     JobOut,
     PassageSpan,
     Rejection,
@@ -74,6 +75,14 @@ async def list_documents(
         )
 
     return await state.read(page)
+
+
+@reads.get("/summary", response_model=IndexSummaryOut)
+async def get_summary(state: StateDep, retriever: RetrieverDep) -> IndexSummaryOut:
+    """What the index holds: counts, documents per language, the dates covered and the newest
+    documents (the search page's start state)."""
+    view = retriever.view()
+    return IndexSummaryOut.of(await state.read(view.summary))
 
 
 @reads.get("/documents/{doc_id:path}", response_model=DocumentDetail)

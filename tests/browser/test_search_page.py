@@ -427,3 +427,24 @@ def test_a_passage_from_a_pdf_shows_its_page_in_the_card_and_the_document_view(
     assert page.locator(CARDS).nth(1).locator(".page").count() == 0
     show_in_document(page)
     expect(page.locator("#doc-meta .page")).to_have_text("p. 4")
+
+
+def test_the_start_page_says_what_the_index_holds_and_offers_titles_to_try(
+    page: Page, fake_base: str
+) -> None:
+    summary = httpx.get(f"{fake_base}/v1/summary").json()
+    assert summary["releases"] >= 3 and summary["newest"]
+    page.goto(fake_base + "/")
+    start = page.locator("#start")
+    expect(start).to_be_visible()
+    expect(page.locator("#start-summary")).to_contain_text(
+        f"{summary['releases']} releases, {summary['documents']} documents")
+    examples = page.locator("#start-examples a")
+    assert 1 <= examples.count() <= 4
+    titles = {d["title"] for d in summary["newest"]}
+    first = examples.first.inner_text()
+    assert first in titles
+    examples.first.click()
+    settled(page)
+    assert cards(page) and "q=" in page.url
+    expect(start).to_be_hidden()

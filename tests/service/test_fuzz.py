@@ -61,6 +61,7 @@ PLAN: dict[str, tuple[int, int]] = {
     "POST /v1/answer": (EXAMPLES, EXAMPLES),
     "POST /v1/lookup": (EXAMPLES, EXAMPLES),
     "GET /v1/documents": (EXAMPLES, EXAMPLES),
+    "GET /v1/summary": (1, 0),
     "POST /v1/documents": (EXAMPLES, EXAMPLES),
     "POST /v1/documents:upload": (EXAMPLES, EXAMPLES),
     "GET /v1/documents/{doc_id}": (EXAMPLES, 0),

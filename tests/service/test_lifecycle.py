@@ -141,7 +141,7 @@ def test_openapi_documents_every_endpoint_and_the_error_shape(client: TestClient
     assert set(spec["paths"]) == {
         "/healthz", "/readyz", "/metrics", "/v1/search", "/v1/documents",
         "/v1/documents/{doc_id}", "/v1/documents:upload", "/v1/releases/{release_id}",
-        "/v1/answer", "/v1/lookup", "/v1/jobs/{job_id}"}
+        "/v1/answer", "/v1/lookup", "/v1/jobs/{job_id}", "/v1/summary"}
     search = spec["paths"]["/v1/search"]["post"]
     assert search["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/ErrorBody")

@@ -184,3 +184,19 @@ def test_pooled_sentence_vectors_give_exact_answers(
     hits = retriever.search("plastic waste Dianshan Lake", k=5)
     assert hits[0].answer is not None and "Dianshan" in hits[0].answer.text
     assert_spans_exact(retriever, hits)
+
+
+def test_summary_counts_languages_dates_and_lists_the_newest_first(
+    tiny_retriever: Retriever, tiny_docs: list[Document],
+) -> None:
+    summary = tiny_retriever.view().summary()
+    assert summary.documents == len(tiny_docs)
+    assert summary.languages == {lang: sum(d.lang == lang for d in tiny_docs)
+                                 for lang in {d.lang for d in tiny_docs}}
+    dates = sorted(d.date for d in tiny_docs if d.date)
+    assert (summary.date_from, summary.date_to) == (dates[0], dates[-1])
+    newest = [d.date or "" for d in summary.newest]
+    assert newest == sorted(newest, reverse=True) and newest[0] == dates[-1]
+    assert tiny_retriever.view().summary() is summary  # once per committed state
+    tiny_retriever.delete([summary.newest[0].doc_id])
+    assert tiny_retriever.view().summary().documents == len(tiny_docs) - 1

@@ -58,10 +58,12 @@ function onKeyDown(event) {
 }
 
 function start() {
-  for (const id of ["q", "status", "results", "answer", "doc", "search"]) {
+  for (const id of ["q", "status", "results", "answer", "doc", "search", "start"]) {
     els[id] = document.getElementById(id);
   }
   els.uiLang = document.getElementById("ui-lang");
+  els.startSummary = document.getElementById("start-summary");
+  els.startExamples = document.getElementById("start-examples");
   els.answerText = document.getElementById("answer-text");
   els.noAnswer = document.getElementById("no-answer");
   els.answerSources = document.getElementById("answer-sources");

@@ -1,9 +1,11 @@
 // The search view: the query box, the result cards (passage with its answer sentence, the
 // aligned passage of the other version beside it) and the answer above them.
-import { ApiFailure, failureMessage, postJson } from "./api.js";
+import { ApiFailure, api, failureMessage, postJson } from "./api.js";
 import { appendText, badge, el, fillHighlighted, isOffset, metaLine, tidyQuote } from "./dom.js";
-import { ariaLabel, label, setStatus, setTitleSubject } from "./i18n.js";
-import { docUrl, isCurrentUrl, linkTo, navigate, normLang, searchUrl } from "./router.js";
+import { ariaLabel, label, setStatus, setTitleSubject, t } from "./i18n.js";
+import {
+  docUrl, isCurrentUrl, isPlainClick, linkTo, navigate, normLang, searchUrl,
+} from "./router.js";
 import { ANSWER_K, RESULTS_K, SLOW_MS, els, state } from "./state.js";
 
 export function setLangControl(lang) {
@@ -17,6 +19,7 @@ function chosenLang() {
 
 function showSearchView() {
   els.doc.hidden = true;
+  els.start.hidden = true;
   els.results.hidden = false;
   els.answer.hidden = els.answerText.childNodes.length === 0;
   els.noAnswer.hidden = !state.noAnswer;
@@ -41,9 +44,52 @@ export function showSearch(q, lang) {
   if (q === null) {
     clearResults();
     setStatus("idle", null);
+    showStart();
     return;
   }
   runSearch(q, lang);
+}
+
+// -- the start state: what the index holds, and searches to try ----------------------------------
+
+const START_EXAMPLES = 4;
+
+async function showStart() {
+  const seq = state.searchSeq;
+  let summary;
+  try {
+    summary = await api("/v1/summary");
+  } catch (_) {
+    return; // the start state is a courtesy: a failure here is reported by the first search
+  }
+  if (seq !== state.searchSeq || !els.doc.hidden || els.q.value) return;
+  const langs = Object.keys(summary.languages || {}).sort();
+  const dates = summary.date_from
+    ? (summary.date_from === summary.date_to ? summary.date_from
+      : `${summary.date_from} – ${summary.date_to}`)
+    : "";
+  const names = langs.map((l) => t(l === "zh" ? "langZh" : "langEn", [])).join(" · ");
+  if (dates) label(els.startSummary, "startSummary", summary.releases, summary.documents, names, dates);
+  else label(els.startSummary, "startSummaryUndated", summary.releases, summary.documents, names);
+  // The newest titles in the page's language first: each is a search to try.
+  const titles = (summary.newest || [])
+    .sort((a, b) => (a.lang === state.uiLang ? 0 : 1) - (b.lang === state.uiLang ? 0 : 1))
+    .map((d) => d.title)
+    .filter((title, i, all) => title && all.indexOf(title) === i)
+    .slice(0, START_EXAMPLES);
+  els.startExamples.replaceChildren(...titles.map((title) => {
+    const item = el("li");
+    const link = el("a", null, title);
+    link.href = searchUrl(title, "");
+    link.addEventListener("click", (event) => {
+      if (!isPlainClick(event)) return;
+      event.preventDefault();
+      navigate(link.href);
+    });
+    item.append(link);
+    return item;
+  }));
+  els.start.hidden = summary.documents === 0;
 }
 
 function clearResults() {
