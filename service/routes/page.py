@@ -54,6 +54,14 @@ async def search_page() -> FileResponse:
                         headers=_PAGE_HEADERS)
 
 
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    """The page's icon (a bridge), for browsers that ask for /favicon.ico whatever the page
+    says."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "max-age=86400"})
+
+
 def mount_page(app: FastAPI) -> None:
     """Serve the page at `/` and its script and stylesheet under `/static/`."""
     app.include_router(router)

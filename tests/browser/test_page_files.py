@@ -90,3 +90,11 @@ def test_static_files_need_no_network() -> None:
         text = Path(path).read_text(encoding="utf-8")
         assert not re.search(r"(src|href)=[\"']?(https?:)?//", text), path.name
         assert "@import url(http" not in text, path.name
+
+
+def test_the_icon_is_served_where_browsers_ask_for_it(client: TestClient) -> None:
+    for path in ("/favicon.ico", "/static/favicon.svg"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].startswith("image/svg+xml")
+        assert response.text.startswith("<svg")
