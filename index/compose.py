@@ -11,7 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from index.ingest.sentences import is_cjk, sentence_spans
+from index.ingest.sentences import sentence_spans
+from index.ingest.textview import clean_view
 from index.records import Hit, Lang, Span
 
 # An extractive answer quotes at most this many sentences, and a sentence after the first only
@@ -137,15 +138,11 @@ def _matching_sentence(text: str, offset: int, hit: Hit) -> Span | None:
 
 
 def display_text(text: str) -> str:
-    """`text` on one line for an answer: whitespace runs become one space, or nothing between
-    two CJK characters (a hard wrap inside Chinese text is not a word break)."""
-    parts = text.split()
-    if not parts:
-        return ""
-    out = parts[0]
-    for part in parts[1:]:
-        out += part if is_cjk(out[-1]) and is_cjk(part[0]) else " " + part
-    return out
+    """`text` on one line as a reader should see it in an answer or a quote: hard wraps joined
+    (no space between two CJK characters), whitespace runs as one space, and Markdown markup
+    (heading and list markers, emphasis, backticks, link targets) removed. Citations keep the
+    exact source span; only what is shown is cleaned."""
+    return clean_view(text).text
 
 
 def extractive_answer(given: Sequence[Source], lang: Lang) -> ComposedAnswer:

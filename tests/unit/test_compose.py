@@ -128,7 +128,14 @@ def test_extractive_answer_without_sources_is_empty() -> None:
 
 def test_display_text_joins_hard_wraps_without_spaces_between_chinese_characters() -> None:
     assert display_text("Xu\nJian,  Secretary\n") == "Xu Jian, Secretary"
-    assert display_text("中共青浦\n区委书记 徐建 said") == "中共青浦区委书记徐建 said"
+    # A wrap inside Chinese text is no word break; a space the writer put there stays.
+    assert display_text("中共青浦\n区委书记 徐建 said") == "中共青浦区委书记 徐建 said"
+
+
+def test_display_text_shows_markdown_without_its_markup() -> None:
+    assert display_text("## **票价**根据里程计算。") == "票价根据里程计算。"
+    assert display_text("- See [the map](https://example.org/map) for `Line 17`.") == (
+        "See the map for Line 17.")
 
 
 def test_prompt_numbers_the_passages_and_demands_citations_in_the_answer_language() -> None:
