@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from index.ingest.sentences import sentence_spans
 from index.ingest.textview import clean_view
@@ -167,6 +167,12 @@ def extractive_answer(given: Sequence[Source], lang: Lang) -> ComposedAnswer:
             continue
         seen.add(key)
         chosen.append((source, span))
+    # Cited sources are numbered 1, 2, 3 in the order the answer cites them (a skipped
+    # duplicate must not leave a gap such as [1][4]); the others follow in their order.
+    order = [s for s, _ in chosen] + [s for s in sources if all(s is not c for c, _ in chosen)]
+    renumbered = {id(s): replace(s, n=i) for i, s in enumerate(order, start=1)}
+    chosen = [(renumbered[id(s)], span) for s, span in chosen]
+    sources = tuple(renumbered[id(s)] for s in order)
     # English puts a space before the marker and between sentences; Chinese uses neither.
     gap = " " if lang == "en" else ""
     text = gap.join(f"{display_text(span.text)}{gap}[{s.n}]" for s, span in chosen)

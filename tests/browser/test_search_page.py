@@ -448,3 +448,13 @@ def test_the_start_page_says_what_the_index_holds_and_offers_titles_to_try(
     settled(page)
     assert cards(page) and "q=" in page.url
     expect(start).to_be_hidden()
+
+
+def test_a_copied_quote_keeps_a_chinese_heading_apart_from_its_paragraph(
+    page: Page, fake_base: str
+) -> None:
+    page.goto(fake_base + "/")
+    quote = page.evaluate(
+        "import('/static/js/dom.js').then((m) => m.tidyQuote("
+        "'二、聚焦数字创新高地\\n\\n在产业发展\\n方面，我们把数字经济\\n摆在优先位置。'))")
+    assert quote == "二、聚焦数字创新高地 在产业发展方面，我们把数字经济摆在优先位置。"

@@ -23,7 +23,9 @@ EN_TEXT = (
     "He presented the plan. Trains run every four minutes.\n\nThe park opens in May."
 )
 ZH_TEXT = "青浦发布会。\n\n区委书记徐建发言。他介绍了规划。列车每四分钟一班。\n\n公园五月开放。"
-DOCS = {"r.en": EN_TEXT, "r.zh": ZH_TEXT}
+# Another release that repeats a sentence of the first (a re-published notice).
+COPY_TEXT = "Repeat notice.\n\nTrains run every four minutes."
+DOCS = {"r.en": EN_TEXT, "r.zh": ZH_TEXT, "copy.en": COPY_TEXT}
 
 
 def span_of(text: str, piece: str) -> tuple[int, int]:
@@ -111,6 +113,22 @@ def test_extractive_answer_quotes_answer_sentences_with_their_numbers() -> None:
     assert len(answer.sources) == 3  # the weak third passage is given but not quoted
     for c in answer.citations:
         assert DOCS[c.doc_id][c.start : c.end] == c.text
+
+
+def test_extractive_answer_numbers_its_citations_without_gaps() -> None:
+    # The second source repeats the first's sentence, so it is not quoted: the third becomes
+    # [2], and the skipped source is listed after the cited ones.
+    hits = [
+        hit("r.en", EN_PLAN, "Trains run every four minutes.", 1.0),
+        hit("copy.en", "Trains run every four minutes.", "Trains run every four minutes.", 0.9),
+        hit("r.en", "The park opens in May.", "The park opens in May.", 0.8),
+    ]
+    answer = extractive_answer(sources_for(hits, "en"), "en")
+    assert answer.text == "Trains run every four minutes. [1] The park opens in May. [2]"
+    assert [c.n for c in answer.citations] == [1, 2]
+    assert [s.n for s in answer.sources] == [1, 2, 3]
+    assert answer.sources[1].text == "The park opens in May."
+    assert answer.citations[1].start == answer.sources[1].answer.start  # type: ignore[union-attr]
 
 
 def test_extractive_answer_in_chinese_has_no_spaces_and_one_line() -> None:

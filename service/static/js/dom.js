@@ -73,12 +73,17 @@ export function fillHighlighted(container, text, start, end, markClass) {
 }
 
 /** A passage as one quotable line: hard wraps and runs of spaces become one space, and a
- *  line break between two CJK characters disappears (Chinese has no spaces). */
+ *  line break between two CJK characters disappears (Chinese has no spaces). Paragraphs (a
+ *  heading and its text) stay apart by a space, never glued together. */
 export function tidyQuote(text) {
   return text
-    .replace(/([\u3000-\u9fff\uff00-\uffef])\s*\n\s*(?=[\u3000-\u9fff\uff00-\uffef])/g, "$1")
-    .replace(/\s+/g, " ")
-    .trim();
+    .split(/\n[^\S\n]*\n\s*/)
+    .map((paragraph) => paragraph
+      .replace(/([\u3000-\u9fff\uff00-\uffef])[^\S\n]*\n\s*(?=[\u3000-\u9fff\uff00-\uffef])/g, "$1")
+      .replace(/\s+/g, " ")
+      .trim())
+    .filter(Boolean)
+    .join(" ");
 }
 
 export function badge(lang) {
