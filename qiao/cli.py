@@ -320,14 +320,16 @@ def search(
             f"[bold]{rank}. {hit.title}[/] [dim]{hit.lang} {hit.doc_id}"
             f" [{hit.start}:{hit.end}]" + (f" p. {hit.page}" if hit.page is not None else "")
             + f" score {hit.score:.3f}[/]",
-            highlight=False,
+            highlight=False, soft_wrap=True,
         )
-        out.print(_marked(hit.text, hit.start, hit.answer), highlight=False)
+        out.print(_marked(hit.text, hit.start, hit.answer), highlight=False, soft_wrap=True)
         if hit.counterpart:
             cp = hit.counterpart
             out.print(
-                f"  [dim]↔ {cp.doc_id} [{cp.start}:{cp.end}] {cp.score:.2f}[/] {_short(cp.text)}",
-                highlight=False,
+                f"  [dim]↔ {cp.doc_id} [{cp.start}:{cp.end}] "
+                + (f"confidence {cp.confidence:.2f}" if cp.confidence is not None
+                   else f"{cp.score:.2f}") + f"[/] {_short(cp.text)}",
+                highlight=False, soft_wrap=True,
             )
         out.print()
 
@@ -343,11 +345,14 @@ def _marked(text: str, start: int, answer: Any) -> str:
     if answer is None:
         return escape(_short(text, 600))
     a, b = answer.start - start, answer.end - start
+    # On a terminal the answer is shown reversed; piped or saved output has no styles, so the
+    # answer is marked with » «.
+    opening, closing = ("[reverse]", "[/]") if out.is_terminal else ("»", "«")
     return (
         escape(" ".join(text[:a].split()))
-        + " [reverse]"
+        + f" {opening}"
         + escape(" ".join(text[a:b].split()))
-        + "[/] "
+        + f"{closing} "
         + escape(" ".join(text[b:].split()))
     )
 

@@ -159,6 +159,16 @@ def test_eval_questions_scores_the_expected_answers_and_fails_below_min(
     assert code == 1 and output.count("\n") == 1 and "q.jsonl:1" in output
 
 
+def test_piped_search_output_marks_the_answer_sentence(tmp_path: Path) -> None:
+    doc = tmp_path / "ferry.en.txt"
+    doc.write_text("Harbour news.\n\nThe harbour ferry now runs every ten minutes. "
+                   "Tickets cost two yuan.\n")
+    data = str(tmp_path / "data")
+    assert run("ingest", str(doc), "--data-dir", data)[0] == 0
+    code, output = run("search", "How often does the harbour ferry run?", "--data-dir", data)
+    assert code == 0 and "»The harbour ferry now runs every ten minutes.«" in output
+
+
 def test_reingest_is_idempotent_and_delete_removes(tmp_path: Path) -> None:
     doc = tmp_path / "note.en.txt"
     doc.write_text("Bridges connect the two banks of the river.\n")
