@@ -11,6 +11,7 @@ the order of paragraphs, so position breaks ties that similarity alone gets wron
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,9 +46,11 @@ class Bead:
     score: float
 
 
-def _normalised(v: Matrix) -> Matrix:
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    out: Matrix = (v / np.maximum(norm, 1e-12)).astype(np.float32)
+def _normalised(v: npt.NDArray[Any], dtype: type[np.floating[Any]] = np.float32
+                ) -> npt.NDArray[Any]:
+    """Rows of `v` scaled to unit length, as `dtype`."""
+    v = np.asarray(v, dtype)
+    out: npt.NDArray[Any] = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
     return out
 
 
@@ -206,7 +209,7 @@ class LinkModel:
 # A link at or above this confidence is taken as the translation.
 LINK_CONFIDENT = 0.5
 LINK_MODEL = LinkModel(margin=29.03, first=2.6, shared=-1.96, gain=1.26, bias=2.54)
-_MARGIN_NEIGHBOURS = 4
+MARGIN_NEIGHBOURS = 4
 _MAX_SHARED = 3
 
 
@@ -218,7 +221,7 @@ def link_features(own: Matrix, other: Matrix, links: npt.NDArray[np.float64]
 
     A cosine alone does not tell a translation from a sentence on the same topic (both are
     high); these do: margin = the sentence's best cosine within its linked range less the mean
-    of its `_MARGIN_NEIGHBOURS` best cosines outside it; first = 1 when no other sentence of its
+    of its `MARGIN_NEIGHBOURS` best cosines outside it; first = 1 when no other sentence of its
     side matches the linked range better; shared = how many other sentences of its side link
     to the same range (a sentence without a translation is merged into a neighbour's bead);
     gain = how much the sentence adds to the cosine between the range and the sentences
@@ -229,29 +232,23 @@ def link_features(own: Matrix, other: Matrix, links: npt.NDArray[np.float64]
     if n == 0 or len(other) == 0:
         return out
     own64, other64 = own.astype(np.float64), other.astype(np.float64)
-    sims = _unit64(own64) @ _unit64(other64).T
+    sims = _normalised(own64, np.float64) @ _normalised(other64, np.float64).T
     firsts = links[:, 0].astype(np.int64)
     for i in np.flatnonzero(firsts >= 0):
         lo, hi = int(links[i, 0]), int(links[i, 1])
         best = float(sims[i, lo:hi].max())
         outside = np.concatenate([sims[i, :lo], sims[i, hi:]])
-        near = np.sort(outside)[-_MARGIN_NEIGHBOURS:] if len(outside) else np.zeros(1)
+        near = np.sort(outside)[-MARGIN_NEIGHBOURS:] if len(outside) else np.zeros(1)
         column = sims[:, lo:hi].max(axis=1)
         group = np.flatnonzero(firsts == lo)
         gain = 0.0
         if len(group) > 1:
-            target = _unit64(other64[lo:hi].sum(axis=0))
+            target = _normalised(other64[lo:hi].sum(axis=0), np.float64)
             others = group[group != i]
-            gain = float(_unit64(own64[group].sum(axis=0)) @ target
-                         - _unit64(own64[others].sum(axis=0)) @ target)
+            gain = float(_normalised(own64[group].sum(axis=0), np.float64) @ target
+                         - _normalised(own64[others].sum(axis=0), np.float64) @ target)
         out[i] = (best - float(near.mean()), float(column[i] >= column.max()),
                   min(len(group) - 1, _MAX_SHARED), gain)
-    return out
-
-
-def _unit64(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    out: npt.NDArray[np.float64] = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True),
-                                                  1e-12)
     return out
 
 

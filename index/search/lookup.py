@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from index.align import LINK_CONFIDENT
+from index.align import LINK_CONFIDENT, MARGIN_NEIGHBOURS
 from index.embed import Matrix
 from index.records import LANGS, Lang, Span
 from index.search.rank import Filters, SearchParams, search_rows
@@ -29,7 +29,6 @@ Method = Literal["alignment", "search"]
 SOURCE_PASSAGES = 5  # passages of the text's own language whose sentences are matched
 SEARCH_PASSAGES = 10  # passages of a cross-lingual search whose sentences are compared
 _SPACE = re.compile(r"\s+")
-_MARGIN_NEIGHBOURS = 4
 # The cosine (query vector of a sentence against the stored vector of a sentence) above which
 # two sentences are taken as the same text, for multilingual-e5-small: the same sentence scores
 # ≥ 0.907 (en) / 0.963 (zh) in 99% of cases, the nearest other sentence of the same news
@@ -204,7 +203,7 @@ def _through_search(
         return None
     order = np.argsort(scores)[::-1]
     best = int(order[0])
-    runners = [scores[int(i)] for i in order[1:1 + _MARGIN_NEIGHBOURS]] or [0.0]
+    runners = [scores[int(i)] for i in order[1:1 + MARGIN_NEIGHBOURS]] or [0.0]
     margin = scores[best] - float(np.mean(runners))
     row, sentence = where[best]
     (seg, doc), _ = snapshot.key_of_row(row)
