@@ -2,9 +2,9 @@
 headers, footers and page numbers dropped.
 
 A PDF has no text to keep exact: the canonical text is built here (lines of a paragraph
-joined by a newline, paragraphs and pages by a blank line) and every offset refers to it;
-`pages[i]` is where page i + 2 starts, so a hit knows its page. pypdfium2 (Apache-2.0/BSD) is
-imported only here.
+joined by a newline, or directly in Chinese; paragraphs and pages by a blank line) and every
+offset refers to it; `pages[i]` is where page i + 2 starts, so a hit knows its page.
+pypdfium2 (Apache-2.0/BSD) is imported only here.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from itertools import pairwise
 from typing import Any
 
 from index.ingest.problems import Rejected
+from index.ingest.sentences import is_cjk
 
 # Page furniture: a line that is only a page number ("4", "- 4 -", "Page 4 of 9", "第4页").
 _PAGE_NUMBER = re.compile(
@@ -149,4 +150,13 @@ def _paragraphs(lines: Sequence[str]) -> str:
         paragraphs[-1].append(line.strip())
         if _ENDS_PARAGRAPH.search(line) and len(line.strip()) < SHORT_LINE_SHARE * usual:
             paragraphs.append([])
-    return "\n\n".join("\n".join(p) for p in paragraphs if p)
+    return "\n\n".join(_joined(p) for p in paragraphs if p)
+
+
+def _joined(lines: Sequence[str]) -> str:
+    """A paragraph's lines as one text: Chinese lines are joined directly (a line end inside
+    Chinese is never a word break, not even between two digits of "26|9家"); other lines keep
+    their line breaks, which the text view reads as spaces."""
+    text = "".join(lines)
+    wide = sum(1 for ch in text if is_cjk(ch))
+    return text if 2 * wide > len(text) else "\n".join(lines)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import docx
+import pytest
 from fpdf import FPDF
 
 from index.ingest.read import read_paths
 from index.retriever import Retriever
+from tests.conftest import REPO
 
 FACT = ("The new bridge over Dianshan Lake will open to traffic on 18 May 2024, the district "
         "transport office said.")
@@ -108,3 +111,39 @@ def test_a_docx_keeps_headings_paragraphs_and_tables_in_order(tmp_path: Path) ->
     assert doc.title == "Metro fares" and doc.pages is None
     assert doc.text == ("New fares for Line 17\n\nFares change on 1 July.\n\n"
                         "Rider | Fare\nStudents | half price\n\nTickets are sold at every station.")
+
+
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # scripts/browser_deps.sh
+
+
+def test_a_chinese_pdf_joins_its_wrapped_lines_and_keeps_every_character(tmp_path: Path) -> None:
+    if not CJK_FONT.exists():
+        pytest.skip(f"{CJK_FONT} (fonts-wqy-microhei) is not installed")
+    source = (REPO / "corpus" / "qingpu-briefing-2023-09-05.zh.txt").read_text(encoding="utf-8")
+
+    class Release(FPDF):
+        def header(self) -> None:
+            self.set_font("wqy", size=9)
+            self.cell(0, 8, "上海市人民政府新闻办公室", new_x="LMARGIN", new_y="NEXT")
+
+        def footer(self) -> None:
+            self.set_y(-15)
+            self.set_font("wqy", size=9)
+            self.cell(0, 8, f"第 {self.page_no()} 页", align="C")
+
+    pdf = Release()
+    pdf.add_font("wqy", fname=str(CJK_FONT))
+    pdf.add_page()
+    pdf.set_font("wqy", size=11)
+    for paragraph in source.split("\n\n"):
+        pdf.multi_cell(0, 7, paragraph.strip())
+        pdf.ln(4)
+    pdf.output(str(tmp_path / "release.zh.pdf"))
+    [doc], problems = read_paths([tmp_path / "release.zh.pdf"])
+    assert problems == [] and doc.lang == "zh"
+    assert doc.pages is not None and len(doc.pages) >= 1
+    assert "新闻办公室" not in doc.text and "第 1 页" not in doc.text
+    assert re.sub(r"\s", "", doc.text) == re.sub(r"\s", "", source)
+    # A number wrapped across two lines ("26" | "9家") is one number again.
+    assert "269家" in doc.text and "\n" not in doc.text.split("\n\n")[1]
+    assert doc.text.count("\n\n") >= source.strip().count("\n\n")
