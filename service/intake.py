@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from index import Document, Problem, documents_from_files, documents_from_records
@@ -31,6 +31,7 @@ class Upload:
 class Intake:
     documents: list[Document]
     rejected: list[Rejection]
+    notes: list[Rejection] = field(default_factory=list)  # read, but worth saying how
 
 
 def _rejection(problem: Problem) -> Rejection:
@@ -78,5 +79,7 @@ def documents_from_uploads(uploads: Sequence[Upload], max_bytes: int) -> Intake:
             rejected.append(Rejection(source=name or "(no name)", message=why))
             continue
         files[name] = upload.content.read(max_bytes + 1)  # more than the limit is refused
-    documents, problems = documents_from_files(files, max_bytes=max_bytes)
-    return Intake(documents, rejected + [_rejection(p) for p in problems])
+    notes: list[Problem] = []
+    documents, problems = documents_from_files(files, max_bytes=max_bytes, notes=notes)
+    return Intake(documents, rejected + [_rejection(p) for p in problems],
+                  [_rejection(n) for n in notes])

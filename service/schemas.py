@@ -320,6 +320,9 @@ class WriteReport(BaseModel):
     unchanged: list[str]
     rejected: list[Rejection]
     passages: int = Field(description="Passages embedded by this request.")
+    notes: list[Rejection] = Field(
+        default_factory=list, description="Files read, with something worth knowing: a file "
+        "decoded from GB18030/GBK, Big5 or UTF-16 (offsets index the decoded text).")
 
 
 class JobOut(BaseModel):

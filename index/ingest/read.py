@@ -280,11 +280,12 @@ def _sorted_out(labels: Sequence[str]) -> tuple[list[str], list[str], list[Probl
 
 def documents_from_files(
     files: Mapping[str, bytes], *, max_bytes: int = DEFAULT_MAX_BYTES,
-    progress: Progress | None = None,
+    progress: Progress | None = None, notes: list[Problem] | None = None,
 ) -> tuple[list[Document], list[Problem]]:
     """Documents from named files in memory (file name → bytes), e.g. an upload. Names pair
     and take sidecars as on disk (`NAME.en.txt`, `NAME.zh.txt`, `NAME.meta.json`); problems are
-    labelled by name (`name:line` for JSONL lines)."""
+    labelled by name (`name:line` for JSONL lines). `notes` receives what was read but said
+    differently (a file in GBK, named)."""
 
     def read(label: str) -> bytes:
         data = files[label]
@@ -294,7 +295,10 @@ def documents_from_files(
 
     documents, sidecars, problems = _sorted_out(list(files))
     reader = _Files(read, lambda label: read(label) if label in files else None, str)
-    return _read_files(documents, sidecars, reader, problems, progress)
+    found = _read_files(documents, sidecars, reader, problems, progress)
+    if notes is not None:
+        notes.extend(reader.notes)
+    return found
 
 
 # -- the disk -----------------------------------------------------------------------------------

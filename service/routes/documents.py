@@ -123,9 +123,10 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _write_report(report: UpsertReport, rejected: list[Rejection]) -> WriteReport:
+def _write_report(report: UpsertReport, rejected: list[Rejection],
+                  notes: list[Rejection] | None = None) -> WriteReport:
     return WriteReport(added=report.added, replaced=report.replaced, unchanged=report.unchanged,
-                       rejected=rejected, passages=report.passages)
+                       rejected=rejected, passages=report.passages, notes=notes or [])
 
 
 def job_out(job: Job) -> JobOut:
@@ -156,7 +157,7 @@ async def _ingest(
     report = await state.upsert(retriever, intake.documents)
     metrics.count_ingest(len(report.added), len(report.replaced), len(report.unchanged),
                          len(intake.rejected), report.passages)
-    return _write_report(report, intake.rejected)
+    return _write_report(report, intake.rejected, intake.notes)
 
 
 async def _accept_job(

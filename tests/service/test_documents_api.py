@@ -312,3 +312,20 @@ def test_an_uploaded_pdf_answers_with_the_page_of_its_passage(
     assert document["pages"][2] <= top["start"] < document["pages"][3]  # page 4
     answer = client.post("/v1/answer", json={"question": question, "k": 1}).json()
     assert answer["citations"][0]["page"] == 4
+
+
+def test_an_upload_in_gbk_or_big5_is_read_and_the_report_names_the_encoding(
+    client: TestClient,
+) -> None:
+    files = [
+        ("files", ("ferry.zh.txt", "渡轮每十分钟一班。\n".encode("gbk"))),
+        ("files", ("bus.zh.txt", "公車每十分鐘一班。\n".encode("big5"))),
+        ("files", ("park.en.txt", b"The park opens in May.\n")),
+    ]
+    report = client.post("/v1/documents:upload", files=files).json()
+    assert sorted(report["added"]) == ["bus.zh", "ferry.zh", "park.en"]
+    assert report["rejected"] == []
+    notes = {n["source"]: n["message"] for n in report["notes"]}
+    assert set(notes) == {"ferry.zh.txt", "bus.zh.txt"}
+    assert "GB18030/GBK" in notes["ferry.zh.txt"] and "Big5" in notes["bus.zh.txt"]
+    assert get_document(client, "ferry.zh")["text"] == "渡轮每十分钟一班。\n"
