@@ -7,7 +7,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from index.errors import ModelError
 
@@ -16,6 +21,21 @@ def sha256_of(path: Path) -> str:
     """Hex sha256 of a file's bytes (what the manifests record)."""
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+# np.load parses each .npy header with ast.literal_eval, and CPython 3.11 can fail with
+# "SystemError: AST constructor recursion depth mismatch" when two threads compile at once
+# (a writer opening its new segment while a backup or a reader opens another): seen in CI.
+_NPY_LOCK = threading.Lock()
+
+
+def load_array(path: Path, *, mmap: bool = False) -> npt.NDArray[Any]:
+    """An .npy file as an array (memory-mapped read-only with `mmap`), never a pickle; one
+    header is parsed at a time."""
+    with _NPY_LOCK:
+        array: npt.NDArray[Any] = np.load(path, mmap_mode="r" if mmap else None,
+                                          allow_pickle=False)
+    return array
 
 
 def fsync_path(path: Path) -> None:

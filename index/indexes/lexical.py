@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from index.files import load_array
+
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Scores = npt.NDArray[np.float32]
@@ -109,9 +111,9 @@ class Postings:
         """Open saved postings, the arrays memory-mapped."""
         vocab = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
         # Plain ndarray views of the maps: numpy's memmap subclass costs a call per slice.
-        arrays = [np.load(folder / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)
-                  for name in FILES]
-        postings = cls(vocab, *arrays)
+        indptr, rows, tfs, lengths = (load_array(folder / name, mmap=True).view(np.ndarray)
+                                      for name in FILES)
+        postings = cls(vocab, indptr, rows, tfs, lengths)
         if len(postings.indptr) != len(vocab) + 1 or postings.indptr[-1] != len(postings.rows):
             raise ValueError(f"postings in {folder} are inconsistent")
         return postings

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import DataDirError
+from index.files import load_array
 from index.store.commit import read_overlay
 from index.store.datadir import check_data_dir, pinned_manifest
 from index.store.manifest import DELETIONS, LINKS, SEGMENTS, Manifest
@@ -61,7 +62,7 @@ def _snapshot_of(data_dir: Path, manifest: Manifest, reuse: Mapping[str, Segment
         if entry.deletions is None:
             deleted.append(None)
             continue
-        mask = np.load(data_dir / DELETIONS / entry.deletions, allow_pickle=False)
+        mask = load_array(data_dir / DELETIONS / entry.deletions)
         if mask.dtype != np.bool_ or mask.shape != (segment.n_docs,):
             raise ValueError(f"{entry.deletions} does not mark {segment.n_docs} documents")
         deleted.append(mask)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from index.files import sha256_of
+from index.files import load_array, sha256_of
 from index.indexes.dense import DENSE_FILE, DenseIndex, FaissDense
 from index.indexes.lexical import Postings
 from index.records import LANGS, Document, Lang, Passage, PreparedDocument
@@ -360,7 +360,7 @@ def read_segment_record(folder: Path) -> dict[str, Any]:
 def mapped(path: Path) -> npt.NDArray[Any]:
     """A saved array, memory-mapped, as a plain ndarray (numpy's memmap subclass costs a Python
     call on every slice: a millisecond per search over many small slices)."""
-    array: npt.NDArray[Any] = np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+    array: npt.NDArray[Any] = load_array(path, mmap=True).view(np.ndarray)
     return array
 
 

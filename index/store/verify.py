@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from index.errors import QiaoError
-from index.files import sha256_of
+from index.files import load_array, sha256_of
 from index.records import LANGS, Document
 from index.store.commit import read_overlay
 from index.store.datadir import CURRENT, pinned_manifest
@@ -160,7 +160,7 @@ def _deletions(
     rel = f"{DELETIONS}/{file}"
     if not checks.checksum(rel, checksums.get(rel)):
         return None
-    mask = checks.attempt(rel, lambda: np.load(data_dir / rel, allow_pickle=False))
+    mask = checks.attempt(rel, lambda: load_array(data_dir / rel))
     if mask is None:
         return None
     if mask.dtype != np.bool_ or mask.shape != (segment.n_docs,):
