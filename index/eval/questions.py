@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.compose import display_text
 from index.errors import QiaoError
 from index.records import LANGS, Hit
 from index.view import IndexView
@@ -82,11 +83,6 @@ def _matcher(expect: str) -> re.Pattern[str]:
         return re.compile(r"\s*".join(re.escape(ch) for ch in expect if not ch.isspace()), re.I)
 
 
-def _flat(text: str) -> str:
-    # Hard-wrapped source text: a line break inside a sentence is a space (none in Chinese).
-    return re.sub(r"(?<=[\u4e00-\u9fff])\n(?=[\u4e00-\u9fff])", "", text).replace("\n", " ")
-
-
 def check_questions(view: IndexView, questions: Sequence[Question], k: int = 5
                     ) -> list[QuestionResult]:
     results = []
@@ -96,12 +92,12 @@ def check_questions(view: IndexView, questions: Sequence[Question], k: int = 5
 
         def matches(hit: Hit, q: Question = q, pattern: re.Pattern[str] = pattern) -> bool:
             return (q.doc_id is None or hit.doc_id == q.doc_id) and bool(
-                pattern.search(_flat(hit.text)))
+                pattern.search(display_text(hit.text)))
 
         rank = next((i for i, hit in enumerate(hits, start=1) if matches(hit)), None)
         top = hits[0] if len(hits) else None
         answer = top.answer.text if top is not None and top.answer is not None else None
         results.append(QuestionResult(
-            q, rank, answer is not None and bool(pattern.search(_flat(answer))),
+            q, rank, answer is not None and bool(pattern.search(display_text(answer))),
             top.doc_id if top else None, answer))
     return results

@@ -86,14 +86,14 @@ def lookup_rows(
 ) -> Translation | None:
     """The translation of `text` (split into `sentences`, whose query vectors are `vectors`;
     row 0 is the whole text's) into `target`."""
-    found = _through_alignment(snapshot, text, sentences, vectors, terms, source_lang, params)
+    found = _through_alignment(snapshot, sentences, vectors, terms, source_lang, params)
     if found is not None:
         return found
     return _through_search(snapshot, text, vectors[0], terms, source_lang, target, params)
 
 
 def _through_alignment(
-    snapshot: Snapshot, text: str, sentences: Sequence[str], vectors: Matrix,
+    snapshot: Snapshot, sentences: Sequence[str], vectors: Matrix,
     terms: Sequence[str], source_lang: Lang, params: SearchParams,
 ) -> Translation | None:
     ranked = search_rows(snapshot, vectors[:1], [terms], [source_lang], SOURCE_PASSAGES,
