@@ -89,6 +89,7 @@ if TYPE_CHECKING:
         read_paths,
         validate_id,
     )
+    from index.ingest.textview import markup_ranges
     from index.model.export import OUTPUT_NAME, export_onnx, onnx_dir_for
     from index.model.install import prepare_model
     from index.model.load import ModelInfo, load_embedder, model_info, prepare_model_files
@@ -184,6 +185,7 @@ _HOMES: dict[str, str] = {
     ),
     "detect_lang": "index.ingest.langdetect",
     "embedding_text": "index.ingest.chunk",
+    "markup_ranges": "index.ingest.textview",
     "passages_for": "index.ingest.prepare",
     "prepare_segments": "index.ingest.prepare",
     "document_record": "index.codec",
@@ -345,6 +347,7 @@ __all__ = [
     "load_xquad",
     "lookup_quality",
     "lost_pairs",
+    "markup_ranges",
     "model_info",
     "onnx_dir_for",
     "parallel_build_info",

@@ -32,6 +32,7 @@ from index import (
     Mode,
     Passage,
     Span,
+    markup_ranges,
 )
 from service.settings import K_MAX, LOOKUP_MAX_CHARS, QUERY_MAX_CHARS
 
@@ -114,6 +115,18 @@ class SearchRequest(_Strict):
         return self
 
 
+Markup = list[tuple[int, int]]
+MARKUP_DESCRIPTION = (
+    "Document-offset ranges [start, end) of Markdown markup inside the text (heading, quote "
+    "and list markers, emphasis, backticks, link targets): a reader hides them; `text` and "
+    "every offset stay exact.")
+
+
+def markup_in(text: str, offset: int) -> Markup:
+    """The markup ranges of `text`, which starts at document offset `offset`."""
+    return [(offset + a, offset + b) for a, b in markup_ranges(text)]
+
+
 class AnswerSentenceOut(BaseModel):
     start: int
     end: int
@@ -146,6 +159,7 @@ class CounterpartOut(BaseModel):
     page: int | None = Field(
         default=None, description="The 1-based page of a paginated source (PDF) where the "
         "span starts; null for other documents.")
+    markup: Markup = Field(default_factory=list, description=MARKUP_DESCRIPTION)
 
     @classmethod
     def of(cls, cp: Counterpart | None) -> CounterpartOut | None:
@@ -153,7 +167,8 @@ class CounterpartOut(BaseModel):
             return None
         return cls(doc_id=cp.doc_id, lang=cp.lang, title=cp.title, url=cp.url, start=cp.start,
                    end=cp.end, text=cp.text, score=cp.score, confidence=cp.confidence,
-                   answer=AnswerSentenceOut.of(cp.answer), page=cp.page)
+                   answer=AnswerSentenceOut.of(cp.answer), page=cp.page,
+                   markup=markup_in(cp.text, cp.start))
 
 
 class SearchResult(BaseModel):
@@ -176,6 +191,7 @@ class SearchResult(BaseModel):
     page: int | None = Field(
         default=None, description="The 1-based page of a paginated source (PDF) where the "
         "passage starts; null for other documents.")
+    markup: Markup = Field(default_factory=list, description=MARKUP_DESCRIPTION)
 
     @classmethod
     def of(cls, rank: int, hit: Hit) -> SearchResult:
@@ -184,7 +200,7 @@ class SearchResult(BaseModel):
             release_id=hit.release_id, lang=hit.lang, title=hit.title, date=hit.date,
             url=hit.url, start=hit.start, end=hit.end, text=hit.text,
             answer=AnswerSentenceOut.of(hit.answer), counterpart=CounterpartOut.of(hit.counterpart),
-            page=hit.page,
+            page=hit.page, markup=markup_in(hit.text, hit.start),
         )
 
 
@@ -376,6 +392,7 @@ class DocumentDetail(DocumentSummary):
     pages: list[int] | None = Field(
         default=None, description="A paginated source (PDF): where each page after the first "
         "starts in `text` (page n + 2 starts at pages[n]); null for other documents.")
+    markup: Markup = Field(default_factory=list, description=MARKUP_DESCRIPTION)
 
 
 class DocumentPage(BaseModel):

@@ -98,8 +98,11 @@ class TextView:
         return view_end - self.view_starts[k] == self.source_ends[k] - self.source_starts[k]
 
 
-def _dropped_ranges(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Sorted, merged source ranges of Markdown markup inside `[start, end)`."""
+def markup_ranges(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sorted, merged ranges of Markdown markup (heading, quote and list markers, emphasis,
+    backticks, link targets) inside `text[start:end]`, as offsets into `text`: what the
+    view drops, and what the page hides while keeping the exact text."""
+    end = len(text) if end is None else end
     ranges: list[tuple[int, int]] = []
     for m in _LINE_MARKERS.finditer(text, start, end):
         ranges.append(m.span("drop"))
@@ -185,7 +188,7 @@ def clean_view(text: str, start: int = 0, end: int | None = None) -> TextView:
         raise ValueError(f"range [{start}, {end}) is outside the text (length {len(text)})")
     builder = _ViewBuilder(text)
     kept_start = start
-    for drop_start, drop_end in [*_dropped_ranges(text, start, end), (end, end)]:
+    for drop_start, drop_end in [*markup_ranges(text, start, end), (end, end)]:
         cursor = kept_start
         for ws in _WHITESPACE_TO_CLEAN.finditer(text, kept_start, drop_start):
             builder.copy(cursor, ws.start())

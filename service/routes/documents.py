@@ -38,6 +38,7 @@ from service.schemas import (
     Rejection,
     ReleaseOut,
     WriteReport,
+    markup_in,
 )
 from service.settings import LIST_MAX_LIMIT, ServiceSettings
 
@@ -98,6 +99,7 @@ async def get_document(doc_id: DocId, state: StateDep, retriever: RetrieverDep) 
         **DocumentSummary.of(document).model_dump(), text=document.text,
         passages=[PassageSpan.of(p) for p in passages],
         pages=None if document.pages is None else list(document.pages),
+        markup=markup_in(document.text, 0),
     )
 
 

@@ -9,11 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from index.records import Hit
+from service.schemas import markup_in
 from tests.service.conftest import ClientFactory, assert_hits_exact, error_of
 
 RESULT_FIELDS = {
     "rank", "score", "passage_id", "doc_id", "release_id", "lang", "title", "date", "url",
-    "start", "end", "text", "answer", "counterpart", "page",
+    "start", "end", "text", "answer", "counterpart", "page", "markup",
 }
 
 
@@ -32,7 +33,16 @@ def as_result(rank: int, hit: Hit) -> dict[str, Any]:
                                  for k in ("doc_id", "lang", "title", "url", "start", "end",
                                            "text", "score", "confidence", "answer",
                                            "page")}
-    return {"rank": rank, **fields}
+        fields["counterpart"]["markup"] = markup_in(hit.counterpart.text, hit.counterpart.start)
+    return {"rank": rank, **fields, "markup": markup_in(hit.text, hit.start)}
+
+
+def test_markup_ranges_are_document_offsets_of_the_markdown_markup() -> None:
+    text = "# Fares\n\n**Students** pay `half`."
+    ranges = markup_in(text, 100)
+    assert ranges == [(100, 101), (109, 111), (119, 121), (126, 127), (131, 132)]
+    assert [text[a - 100:b - 100] for a, b in ranges] == ["#", "**", "**", "`", "`"]
+    assert markup_in("The fare is 3 yuan - half for students.", 0) == []
 
 
 def test_english_search_answers_what_the_library_finds(reader: TestClient) -> None:

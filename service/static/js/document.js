@@ -65,7 +65,7 @@ function renderDocument(doc, target) {
     els.docMeta.append(" ", label(el("span", "page"), "pageN", page));
   }
   const mark = fillHighlighted(els.docText, doc.text, fits ? target.start : -1,
-    fits ? target.end : -1, "hl hl-doc");
+    fits ? target.end : -1, "hl hl-doc", doc.markup, 0);
   if (mark) {
     mark.id = "passage";
     mark.tabIndex = -1;

@@ -42,11 +42,13 @@ export function isOffset(value) {
 
 // A blank line between paragraphs (with any spaces around it).
 const PARAGRAPH_BREAK = /(\n[^\S\n]*\n\s*)/;
+// A list marker at a line start: hidden, and drawn as a bullet by the stylesheet.
+const LIST_MARKER = /^[-*+•]$/;
 
 /** Append `text` to `parent` as text nodes, each paragraph break in a span.gap so the
  *  stylesheet can render hard-wrapped text as flowing paragraphs. The DOM's textContent
  *  stays exactly `text`. */
-export function appendText(parent, text) {
+function appendPlain(parent, text) {
   text.split(PARAGRAPH_BREAK).forEach((part, i) => {
     if (!part) return;
     if (i % 2 === 1) parent.append(el("span", "gap", part));
@@ -54,22 +56,63 @@ export function appendText(parent, text) {
   });
 }
 
-/** Fill `container` with `text`, wrapping code points [start, end) in a <mark>.
+/** Append `text`, which starts at code point `offset` of its document, hiding the API's
+ *  Markdown `markup` ranges (document offsets) in span.md: the reader sees the text without
+ *  `**` or `# ` while textContent, and so every highlight and copy, stays the exact text. */
+export function appendText(parent, text, markup = [], offset = 0) {
+  const length = codePointLength(text);
+  const inside = (markup || [])
+    .map(([a, b]) => [Math.max(a - offset, 0), Math.min(b - offset, length)])
+    .filter(([a, b]) => a < b);
+  const units = inside.length ? codePointCuts(text, inside.flat()) : null;
+  if (units === null) {
+    appendPlain(parent, text);
+    return;
+  }
+  let at = 0;
+  for (let i = 0; i < units.length; i += 2) {
+    appendPlain(parent, text.slice(at, units[i]));
+    const hidden = text.slice(units[i], units[i + 1]);
+    const span = el("span", LIST_MARKER.test(hidden) ? "md md-bullet" : "md", hidden);
+    span.setAttribute("aria-hidden", "true");
+    parent.append(span);
+    at = units[i + 1];
+  }
+  appendPlain(parent, text.slice(at));
+}
+
+/** Fill `container` with `text` (at code point `offset` of its document, with the API's
+ *  `markup` ranges hidden), wrapping code points [start, end) of `text` in a <mark>.
  *  Returns the mark, or null (text shown plain) when the span does not fit. */
-export function fillHighlighted(container, text, start, end, markClass) {
+export function fillHighlighted(container, text, start, end, markClass, markup = [], offset = 0) {
   container.replaceChildren();
   const units = isOffset(start) && isOffset(end) && start < end
     ? codePointCuts(text, [start, end]) : null;
   if (units === null) {
-    appendText(container, text);
+    appendText(container, text, markup, offset);
     return null;
   }
   const mark = el("mark", markClass);
-  appendText(mark, text.slice(units[0], units[1]));
-  appendText(container, text.slice(0, units[0]));
+  appendText(mark, text.slice(units[0], units[1]), markup, offset + start);
+  appendText(container, text.slice(0, units[0]), markup, offset);
   container.append(mark);
-  appendText(container, text.slice(units[1]));
+  appendText(container, text.slice(units[1]), markup, offset + end);
   return mark;
+}
+
+/** Fill `container` with an API passage (`text`, `start`, `markup`), highlighting `span`
+ *  (document offsets, with its `text`). Only what the API says the span is gets highlighted:
+ *  a stale span shows the passage plain. Returns the mark or null. */
+export function fillSpan(container, passage, span, markClass) {
+  const { text, start, markup } = passage;
+  if (span && span.start >= start) {
+    const mark = fillHighlighted(container, text, span.start - start, span.end - start,
+      markClass, markup, start);
+    if (!mark || mark.textContent === span.text) return mark;
+  }
+  container.replaceChildren();
+  appendText(container, text, markup, start);
+  return null;
 }
 
 /** A passage as one quotable line: hard wraps and runs of spaces become one space, and a

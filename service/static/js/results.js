@@ -1,7 +1,7 @@
 // The search view: the query box, the result cards (passage with its answer sentence, the
 // aligned passage of the other version beside it) and the answer above them.
 import { ApiFailure, api, failureMessage, postJson } from "./api.js";
-import { appendText, badge, el, fillHighlighted, isOffset, metaLine, tidyQuote } from "./dom.js";
+import { appendText, badge, el, fillSpan, isOffset, metaLine, tidyQuote } from "./dom.js";
 import { ariaLabel, label, setStatus, setTitleSubject, t } from "./i18n.js";
 import {
   docUrl, isCurrentUrl, isPlainClick, linkTo, navigate, normLang, searchUrl,
@@ -245,13 +245,7 @@ function resultCard(r, index, q, lang) {
   main.append(title, meta);
   const text = el("p", "passage-text");
   text.lang = r.lang;
-  const answer = r.answer;
-  let mark = null;
-  if (answer && answer.start >= r.start) {
-    mark = fillHighlighted(text, r.text, answer.start - r.start, answer.end - r.start, "hl");
-    // Highlight only what the API says the sentence is: a stale span shows no highlight.
-    if (mark && mark.textContent !== answer.text) mark = fillHighlighted(text, r.text, -1, -1);
-  } else appendText(text, r.text);
+  const mark = fillSpan(text, r, r.answer, "hl");
   main.append(text);
   const actions = el("div", "actions");
   actions.append(linkTo(docUrl(target), "showInDocument"),
@@ -282,13 +276,8 @@ function counterpartSide(r, cp, q, lang) {
     side.append(label(el("p", "hint cp-unsure"), "unsureCounterpart"));
   }
   const cpText = el("p", "passage-text");
-  const translated = cp.answer;
-  if (translated && translated.start >= cp.start) {
-    // The translation of the highlighted answer sentence, when the alignment is sure of it.
-    const mark = fillHighlighted(cpText, cp.text, translated.start - cp.start,
-      translated.end - cp.start, "hl hl-counterpart");
-    if (mark && mark.textContent !== translated.text) fillHighlighted(cpText, cp.text, -1, -1);
-  } else appendText(cpText, cp.text);
+  // The translation of the highlighted answer sentence, when the alignment is sure of it.
+  fillSpan(cpText, cp, cp.answer, "hl hl-counterpart");
   cpText.lang = cp.lang;
   side.append(cpText);
   const cpTarget = {
