@@ -53,6 +53,9 @@ class IndexSettings(BaseSettings):
     ann_min_passages: int = Field(default=4000, ge=1)
     # No merge makes a segment larger than this: merges never rewrite most of a large archive.
     max_segment_passages: int = Field(default=250_000, ge=1000)
+    # A document that would make more passages than this is refused (one line), not embedded
+    # for minutes: a whole archive pasted into one file, or a data dump read as text.
+    max_document_passages: int = Field(default=5000, ge=1)
     # Documents per commit of a long ingest (`qiao ingest`): what a crash can lose.
     ingest_batch_docs: int = Field(default=1000, ge=1)
     # Recent query vectors kept per Retriever (384 floats each with the default model); 0 = none.

@@ -12,7 +12,8 @@ from pathlib import Path
 from index.config import ChunkPlan, IndexSettings
 from index.embed import Embedder
 from index.indexes.analyze import Analyzer
-from index.ingest.prepare import Progress, prepare_segments
+from index.ingest.prepare import Progress, over_passage_limit, prepare_segments
+from index.ingest.problems import Problem
 from index.records import Counterpart, Document, Passage, PreparedDocument, SearchResults
 from index.search.queries import QueryEncoder
 from index.search.rank import Filters, Mode, SearchParams
@@ -229,6 +230,21 @@ class Retriever:
             return prepare_segments(docs, self.embedder, self.analyzer, plan, progress)
 
         return prepare
+
+    def screen(self, documents: Iterable[Document]) -> tuple[list[Document], list[Problem]]:
+        """The documents within the per-document passage limit, and a one-line problem for each
+        of the others (checked before anything is embedded)."""
+        plan = ChunkPlan.from_settings(self.settings)
+        limit = self.settings.max_document_passages
+        kept: list[Document] = []
+        refused: list[Problem] = []
+        for doc in documents:
+            problem = over_passage_limit(doc, self.embedder, plan, limit)
+            if problem is None:
+                kept.append(doc)
+            else:
+                refused.append(problem)
+        return kept, refused
 
     def upsert(
         self, documents: Sequence[Document], progress: Progress | None = None

@@ -178,7 +178,9 @@ def ingest(
     def documents() -> Iterator[Document]:
         for document in reader.documents():
             progress.files_read(reader.done)
-            yield document
+            kept, refused = retriever.screen([document])
+            reader.problems.extend(refused)
+            yield from kept
         progress.files_read(reader.done)
 
     try:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
-from index import Document, Problem, documents_from_files, documents_from_records
+from index import Document, Problem, Retriever, documents_from_files, documents_from_records
 from service.schemas import DocumentIn, Rejection
 
 MAX_NAME_BYTES = 200  # well under every file system's limit
@@ -83,3 +83,12 @@ def documents_from_uploads(uploads: Sequence[Upload], max_bytes: int) -> Intake:
     documents, problems = documents_from_files(files, max_bytes=max_bytes, notes=notes)
     return Intake(documents, rejected + [_rejection(p) for p in problems],
                   [_rejection(n) for n in notes])
+
+
+def within_limits(intake: Intake, retriever: Retriever) -> Intake:
+    """`intake` without the documents over the index's passage limit, each now a rejection."""
+    kept, refused = retriever.screen(intake.documents)
+    if not refused:
+        return intake
+    return replace(intake, documents=kept,
+                   rejected=[*intake.rejected, *(_rejection(p) for p in refused)])

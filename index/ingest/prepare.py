@@ -10,6 +10,7 @@ from index.config import ChunkPlan
 from index.embed import Embedder, Matrix
 from index.indexes.analyze import Analyzer
 from index.ingest.chunk import chunk_document, embedding_text, title_context
+from index.ingest.problems import Problem
 from index.ingest.sentences import sentence_spans
 from index.ingest.textview import clean_view
 from index.records import Document, Passage, PreparedDocument
@@ -27,6 +28,24 @@ def passages_for(doc: Document, embedder: Embedder, plan: ChunkPlan) -> list[Pas
         target_chars=target,
         max_chars=maximum,
     )
+
+
+# Below this many characters per allowed passage a document cannot exceed the passage limit in
+# practice (passages are hundreds of characters), so it is not chunked twice to count them.
+_MIN_CHARS_PER_PASSAGE = 20
+
+
+def over_passage_limit(doc: Document, embedder: Embedder, plan: ChunkPlan,
+                       limit: int) -> Problem | None:
+    """Why `doc` is refused when it would make more than `limit` passages, or None."""
+    if len(doc.text) < limit * _MIN_CHARS_PER_PASSAGE:
+        return None
+    count = len(passages_for(doc, embedder, plan))
+    if count <= limit:
+        return None
+    return Problem(doc.doc_id, None,
+                   f"{count} passages, more than the {limit} allowed per document: split it "
+                   "into smaller documents, or raise QIAO_MAX_DOCUMENT_PASSAGES")
 
 
 def _sentences_of(doc: Document, passages: Sequence[Passage]) -> list[tuple[int, int, int]]:

@@ -22,7 +22,13 @@ from service.deps import (
     require_writer,
 )
 from service.errors import ApiError
-from service.intake import Intake, Upload, documents_from_json, documents_from_uploads
+from service.intake import (
+    Intake,
+    Upload,
+    documents_from_json,
+    documents_from_uploads,
+    within_limits,
+)
 from service.jobs import Job
 from service.metrics import Metrics
 from service.schemas import (
@@ -151,6 +157,7 @@ async def _ingest(
     intake: Intake, state: StateDep, retriever: Retriever, metrics: Metrics,
     settings: ServiceSettings, wait: bool,
 ) -> WriteReport | JSONResponse:
+    intake = await state.offload(lambda: within_limits(intake, retriever))
     if not intake.documents:
         reasons = "; ".join(f"{r.source}: {r.message}" for r in intake.rejected)
         raise ApiError(422, "invalid_document", f"nothing to ingest: {reasons or 'no documents'}")

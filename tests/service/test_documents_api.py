@@ -154,6 +154,25 @@ def test_batch_reports_rejections_and_ingests_the_rest(client: TestClient) -> No
     assert "lang" in reasons["documents[5]"]
 
 
+def test_a_document_over_the_passage_limit_is_rejected_and_the_rest_ingested(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(max_document_passages=4)
+    paragraph = "The archive holds the minutes of every meeting held since the harbour opened. "
+    body = {"documents": [
+        {"release_id": "ok", "lang": "en", "title": "Fine", "text": "A fine document."},
+        {"release_id": "dump", "lang": "en", "title": "Dump",
+         "text": "\n\n".join([paragraph * 12] * 30)},
+    ]}
+    report = post(client, body)
+    assert report["added"] == ["ok.en"]
+    [rejected] = report["rejected"]
+    assert rejected["source"] == "dump.en"
+    assert "more than the 4 allowed per document" in rejected["message"]
+    only = client.post("/v1/documents", json=body["documents"][1])
+    assert only.status_code == 422 and "QIAO_MAX_DOCUMENT_PASSAGES" in only.text
+
+
 def test_batch_with_duplicate_ids_keeps_the_last_and_says_so(client: TestClient) -> None:
     report = post(client, {"documents": [
         {"release_id": "dup", "lang": "en", "title": "One", "text": "First version."},

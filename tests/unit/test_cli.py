@@ -263,3 +263,23 @@ def test_an_index_of_the_old_format_is_refused_in_one_line_then_rebuilt(tmp_path
     assert not (data / "gen-000004").exists()
     code, output = run("search", "bridges", "--data-dir", str(data), "--json")
     assert json.loads(output)["results"][0]["doc_id"] == "note.en"
+
+
+def test_a_document_over_the_passage_limit_is_refused_in_one_line_and_the_rest_ingested(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QIAO_MAX_DOCUMENT_PASSAGES", "5")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.en.txt").write_text("The harbour ferry now runs every ten minutes.\n")
+    paragraph = "The archive holds the minutes of every meeting held since the harbour opened. "
+    (docs / "archive.en.txt").write_text("\n\n".join([paragraph * 12] * 40))
+    data = tmp_path / "data"
+    code, output = run("ingest", str(docs), "--data-dir", str(data))
+    assert code == 1
+    [line] = [x for x in output.splitlines() if "archive.en" in x]
+    assert "more than the 5 allowed per document" in line and "QIAO_MAX_DOCUMENT_PASSAGES" in line
+    assert "1 added" in output and "1 skipped" in output
+    monkeypatch.setenv("QIAO_MAX_DOCUMENT_PASSAGES", "500")
+    code, output = run("ingest", str(docs), "--data-dir", str(data))
+    assert code == 0 and "1 added, 0 replaced, 1 unchanged" in output
