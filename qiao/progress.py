@@ -17,7 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-PLAIN_EVERY_SECONDS = 10.0
+PLAIN_EVERY_SECONDS = 5.0
 REFRESH_SECONDS = 1.0
 
 
@@ -36,6 +36,7 @@ class IngestProgress:
         self._files = 0
         self._texts_before = 0  # texts embedded by the commits already made
         self._texts = 0
+        self._batch_left = 0  # texts of the current commit not embedded yet
         self._commits = 0
         self._started = time.monotonic()
         self._last_plain = self._started
@@ -65,10 +66,12 @@ class IngestProgress:
 
     def embedded(self, done: int, total: int) -> None:
         self._texts = self._texts_before + done
+        self._batch_left = max(0, total - done)
         self._show()
 
     def committed(self) -> None:
         self._texts_before = self._texts
+        self._batch_left = 0
         self._commits += 1
         self._show()
 
@@ -76,11 +79,15 @@ class IngestProgress:
         elapsed = time.monotonic() - self._started
         rate = self._texts / elapsed if elapsed > 0 else 0.0
         share = self._files / self._total_files if self._total_files else 1.0
-        eta = elapsed * (1 - share) / share if share > 0 else None
+        # Files are read ahead of their embedding (a commit's files first, then its texts):
+        # what is left is this commit's texts at the current rate, then the unread files.
+        eta = self._batch_left / rate if rate > 0 else None
+        if 0 < share < 1:
+            eta = (eta or 0.0) + elapsed * (1 - share) / share
         parts = [f"{self._files:,}/{self._total_files:,} files",
                  f"{self._texts:,} texts embedded ({rate:,.0f}/s)",
                  f"{self._commits} commit{'s' if self._commits != 1 else ''}"]
-        if eta is not None and self._files < self._total_files:
+        if eta:
             parts.append(f"ETA {_clock(eta)}")
         return ", ".join(parts)
 

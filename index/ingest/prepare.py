@@ -76,8 +76,11 @@ def _embed_in_batches(
 
 
 def _embed_plain(
-    embedder: Embedder, texts: list[str], progress: Progress | None, batch: int = 256
+    embedder: Embedder, texts: list[str], progress: Progress | None, batch: int = 128
 ) -> Matrix:
+    # 128 texts between progress reports: about 0.9 s of news sentences on two cores (256
+    # took 1.7 s, past the 2 s a progress display may wait on longer sentences); measured
+    # 3% slower overall than 256, 64 was 18% slower (less even batches).
     parts: list[Matrix] = []
     for i in range(0, len(texts), batch):
         parts.append(embedder.embed_passages(texts[i : i + batch]))
