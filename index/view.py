@@ -25,7 +25,8 @@ from index.search.fuse import top_rows
 from index.search.hits import counterpart_of, hits_for, question_info
 from index.search.lookup import Translation, lookup_rows
 from index.search.queries import QueryEncoder
-from index.search.rank import MODES, Filters, Mode, SearchParams, dense_lists, search_rows
+from index.search.rank import MODES, Filters, Mode, SearchParams, search_rows
+from index.search.snapshot_source import dense_lists
 from index.store.snapshot import DocKey, Snapshot
 
 MAX_K = 100
