@@ -35,3 +35,7 @@ class LlmTimeout(LlmError):
 
 class LlmUpstreamError(LlmError):
     """The LLM could not be reached, answered with an error, or sent something unusable."""
+
+
+class BackendUnavailable(QiaoError):
+    """The index backend (a Qdrant server) is down, unreachable or busy: retry later."""

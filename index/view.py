@@ -20,9 +20,8 @@ from index.embed import Matrix
 from index.errors import EmptyInput, QiaoError
 from index.ingest.sentences import sentence_spans
 from index.records import LANGS, Counterpart, Document, Lang, Passage, SearchResults
-from index.search.answerable import default_answerable_model
 from index.search.fuse import top_rows
-from index.search.hits import counterpart_of, hits_for, question_info
+from index.search.hits import counterpart_of, results_for
 from index.search.lookup import Translation, lookup_rows
 from index.search.queries import QueryEncoder
 from index.search.rank import MODES, Filters, Mode, SearchParams, search_rows
@@ -143,18 +142,8 @@ class IndexView:
             snapshot, vectors, terms, query_langs, k, lang, mode, filters or Filters(),
             self._params,
         )
-        results = []
-        for i, rows in enumerate(ranked):
-            question = question_info(snapshot, queries[i], query_langs[i], terms[i])
-            hits, evidence = hits_for(snapshot, rows, vectors[i], question, counterpart)
-            answerable: bool | None = None
-            confidence: float | None = None
-            if mode != "lexical":
-                answerable, confidence = default_answerable_model().judge(
-                    evidence, snapshot.info.model_id)
-            results.append(SearchResults(tuple(hits), query_langs[i], answerable,
-                                         None if confidence is None else round(confidence, 4)))
-        return results
+        return results_for(snapshot, ranked, queries, query_langs, terms, vectors,
+                           mode != "lexical", counterpart)
 
     def language_of(self, text: str) -> Lang:
         """The language a query or a looked-up text is read in."""

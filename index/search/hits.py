@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from index.align import LINK_CONFIDENT
 from index.embed import Matrix
-from index.records import LANGS, Counterpart, Document, Hit, Span
+from index.records import LANGS, Counterpart, Document, Hit, Lang, SearchResults, Span
 from index.search.answer_sentence import (
     SIMILARITY_SCALE,
     AnswerModel,
@@ -20,18 +20,18 @@ from index.search.answer_sentence import (
     is_body,
     sentence_features,
 )
-from index.search.answerable import Evidence
+from index.search.answerable import Evidence, default_answerable_model
 from index.store.segment import sized_sentence_links
 from index.store.snapshot import Snapshot
 
 F32Row = npt.NDArray[np.float32]
 
 
-def question_info(snapshot: Snapshot, text: str, lang: str, terms: Sequence[str]
-                  ) -> QuestionInfo:
+def question_info(snapshot: Snapshot, text: str, lang: str, terms: Sequence[str],
+                  idf: Mapping[str, float] | None = None) -> QuestionInfo:
     """What answer-sentence scoring needs of a query: its language, kind and its terms' IDF
-    weights."""
-    return QuestionInfo.of(text, lang, terms, snapshot.idf(terms))
+    weights (the snapshot's own, unless the whole index's are given)."""
+    return QuestionInfo.of(text, lang, terms, snapshot.idf(terms) if idf is None else idf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,3 +259,32 @@ def hits_for(
             )
         )
     return hits, evidence
+
+
+def results_for(
+    snapshot: Snapshot,
+    ranked: Sequence[Sequence[tuple[int, float]]],
+    queries: Sequence[str],
+    query_langs: Sequence[Lang],
+    terms: Sequence[Sequence[str]],
+    vectors: Matrix,
+    judge: bool,
+    counterpart: bool,
+    idf: Callable[[Sequence[str]], Mapping[str, float]] | None = None,
+) -> list[SearchResults]:
+    """Each query's ranked rows of `snapshot` as SearchResults: hits with answer sentences and
+    counterparts, and (`judge`) whether the top one answers. `idf` gives the whole index's
+    term weights when `snapshot` holds only the documents of the hits."""
+    results = []
+    for i, rows in enumerate(ranked):
+        question = question_info(snapshot, queries[i], query_langs[i], terms[i],
+                                 None if idf is None else idf(terms[i]))
+        hits, evidence = hits_for(snapshot, rows, vectors[i], question, counterpart)
+        answerable: bool | None = None
+        confidence: float | None = None
+        if judge:
+            answerable, confidence = default_answerable_model().judge(
+                evidence, snapshot.info.model_id)
+        results.append(SearchResults(tuple(hits), query_langs[i], answerable,
+                                     None if confidence is None else round(confidence, 4)))
+    return results

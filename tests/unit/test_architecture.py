@@ -18,7 +18,8 @@ LIBRARY = REPO / "index"
 FRONT_ENDS = ("service", "qiao", "scripts")
 
 # What the vector, lexical, alignment, search and storage code must never load: the model.
-MODEL_FREE = ("index.indexes", "index.align", "index.search", "index.store", "index.ingest")
+MODEL_FREE = ("index.indexes", "index.align", "index.search", "index.store", "index.ingest",
+              "index.backends")
 # The stage order, lowest first: a module may import its own layer or lower ones only.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("index.errors", "index.records", "index.files", "index.config", "index.embed", "index.vectors",
@@ -27,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("index.store",),
     ("index.search",),
     ("index.compose",),
-    ("index.view", "index.writer"),
+    ("index.view", "index.writer", "index.backends"),
     ("index.retriever", "index.answering", "index.eval"),
     ("index",),
 )
@@ -211,3 +212,10 @@ def test_the_stdio_mcp_server_does_not_load_the_web_stack() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           cwd=REPO, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_qdrant_client_is_imported_in_one_module_only() -> None:
+    """The Qdrant backend's dependency stays behind its module: nothing else loads it."""
+    importers = {name for name, path in library_modules().items()
+                 for _, target, _ in imported_modules(path) if target.split(".")[0] == "qdrant_client"}
+    assert importers == {"index.backends.qdrant"}

@@ -1,0 +1,546 @@
+"""Qiao's passages in Qdrant: the distributed backend (a server or cluster, or qdrant-client's
+local mode for one process), behind the same `SearchSource` seam as the embedded segments.
+
+Layout, two collections:
+- `{name}`: one point per passage. Named vectors `dense` (the passage vector), `sentences` (the
+  passage's sentence vectors as one multivector compared by MAX_SIM: the best-matching
+  sentence) and `lexical` (our own jieba/English terms as a sparse vector of BM25 term-frequency
+  weights; Qdrant's IDF modifier supplies BM25's IDF over the whole collection). The payload
+  holds what filtering and pivoting need: doc_id, release_id, lang, date (day ordinal, -1 when
+  undated), ordinal, content_hash and the passage's aligned range in `counterpart_doc`.
+- `{name}_documents`: one point per document (no vector) whose payload is the prepared
+  document without its vectors: text and metadata, spans, terms, sentences and links. A
+  document point is written after its passages: it is the commit mark (`verify` checks that
+  every document's passages are there with its content hash, and nothing else is).
+
+Point ids are derived from names (`doc_id#ordinal`), so re-writing a document overwrites its
+points in place, two writers never duplicate a passage, and a passage's aligned rows are
+computed from its payload without a lookup. A search is one `query_batch_points` round trip
+per batch of queries: per query the dense pool, the BM25 list and the sentences' MAX_SIM over
+both (prefetches), fused by Qiao's own weights client-side (`rank.ranked_lists`). Hits are then
+read back as the few documents they come from, as prepared documents, and composed by the same
+code as the embedded index's.
+
+Only this module imports qdrant_client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from index.codec import document_from_record, document_record
+from index.embed import Matrix
+from index.errors import BackendUnavailable, QiaoError
+from index.indexes.lexical import K1, B
+from index.records import PreparedDocument
+from index.search.source import Candidates, Mode, RankedList, Where
+
+DOCUMENTS_SUFFIX = "_documents"
+STATS_ID = 0  # the documents collection's statistics point (document ids are never 0)
+DEFAULT_AVG_TERMS = 100.0
+# Points per upsert request: large enough to amortise a round trip, small enough for a
+# server's request limit (a point is about 384 × 4 bytes per vector, sentences included).
+WRITE_BATCH = 128
+_PASSAGE_FIELDS = ["doc_id", "release_id", "lang", "date", "ordinal", "counterpart_doc",
+                   "counterpart"]
+_MAX_ID = (1 << 63) - 1
+_UNREACHABLE = (ResponseHandlingException, UnexpectedResponse, ConnectionError, TimeoutError,
+                OSError)
+
+
+def point_id(name: str) -> int:
+    """A stable 63-bit point id for a passage (`doc_id#ordinal`) or a document (`doc_id`)."""
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & _MAX_ID or 1
+
+
+def passage_point_id(doc_id: str, ordinal: int) -> int:
+    return point_id(f"{doc_id}#{ordinal}")
+
+
+def term_index(term: str) -> int:
+    """A term's sparse-vector dimension (32 bits: a few collisions in a million-term vocabulary,
+    each merging two rare terms' statistics)."""
+    return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest(), "big")
+
+
+def bm25_vector(terms: Sequence[str], avg_terms: float) -> models.SparseVector:
+    """A passage's terms as BM25 term-frequency weights, `tf / (tf + k1·(1 - b + b·len/avg))`:
+    with Qdrant's IDF modifier a query's score is BM25 (Lucene's variant, as the embedded
+    index computes it), the average length fixed when the collection got its first passages."""
+    counts = Counter(term_index(t) for t in terms)
+    norm = K1 * ((1.0 - B) + B * len(terms) / avg_terms)
+    indices = sorted(counts)
+    return models.SparseVector(indices=indices,
+                               values=[counts[i] / (counts[i] + norm) for i in indices])
+
+
+def query_vector(terms: Sequence[str]) -> models.SparseVector:
+    """A query's terms: each counts once per repetition, as in the embedded BM25."""
+    counts = Counter(term_index(t) for t in terms)
+    indices = sorted(counts)
+    return models.SparseVector(indices=indices, values=[float(counts[i]) for i in indices])
+
+
+def _date_ordinal(date: str | None) -> int:
+    if not date:
+        return -1
+    try:
+        return dt.date.fromisoformat(date).toordinal()
+    except ValueError:
+        return -1
+
+
+def payload_filter(where: Where) -> models.Filter | None:
+    """`where` as a Qdrant filter (None: everything), with the embedded index's semantics."""
+    must: list[models.Condition] = []
+    if where.lang is not None:
+        must.append(models.FieldCondition(key="lang", match=models.MatchValue(value=where.lang)))
+    f = where.filters
+    if f.release_id is not None:
+        must.append(models.FieldCondition(key="release_id",
+                                          match=models.MatchValue(value=f.release_id)))
+    if f.doc_id is not None:
+        must.append(models.FieldCondition(key="doc_id", match=models.MatchValue(value=f.doc_id)))
+    if f.date_from is not None:
+        must.append(models.FieldCondition(key="date",
+                                          range=models.Range(gte=f.date_from.toordinal())))
+    if f.date_to is not None:
+        must.append(models.FieldCondition(key="date",
+                                          range=models.Range(gte=0, lte=f.date_to.toordinal())))
+    return models.Filter(must=must) if must else None
+
+
+def passes(payload: dict[str, Any], where: Where) -> bool:
+    """The same test as `payload_filter`, on a payload already read."""
+    f = where.filters
+    date = int(payload.get("date", -1))
+    return ((where.lang is None or payload.get("lang") == where.lang)
+            and (f.release_id is None or payload.get("release_id") == f.release_id)
+            and (f.doc_id is None or payload.get("doc_id") == f.doc_id)
+            and (f.date_from is None or date >= f.date_from.toordinal())
+            and (f.date_to is None or 0 <= date <= f.date_to.toordinal()))
+
+
+def document_payload(p: PreparedDocument) -> dict[str, Any]:
+    """The prepared document without its vectors (those live in its passages' points)."""
+    return {
+        "record": document_record(p.document),
+        "content_hash": p.content_hash,
+        "spans": p.spans.tolist(),
+        "terms": [list(t) for t in p.terms],
+        "sentence_spans": p.sentence_spans.tolist(),
+        "sentence_terms": [list(t) for t in p.sentence_terms],
+        "counterparts": p.counterparts.tolist(),
+        "counterpart_doc": p.counterpart_doc,
+        "sentence_counterparts": p.sentence_counterparts.tolist(),
+        "release_id": p.document.release_id,
+        "lang": p.document.lang,
+        "doc_id": p.doc_id,
+    }
+
+
+def prepared_from(payload: dict[str, Any], vectors: Matrix, sentence_vectors: Matrix
+                  ) -> PreparedDocument:
+    def array(key: str, width: int, dtype: Any) -> Any:
+        return np.asarray(payload[key], dtype).reshape(-1, width)
+
+    return PreparedDocument(
+        document=document_from_record(payload["record"]),
+        content_hash=payload["content_hash"],
+        spans=array("spans", 2, np.int64),
+        vectors=vectors,
+        terms=tuple(tuple(t) for t in payload["terms"]),
+        sentence_spans=array("sentence_spans", 3, np.int64),
+        sentence_vectors=sentence_vectors,
+        sentence_terms=tuple(tuple(t) for t in payload["sentence_terms"]),
+        counterparts=array("counterparts", 3, np.float64),
+        counterpart_doc=payload["counterpart_doc"],
+        sentence_counterparts=array("sentence_counterparts", 3, np.float64),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QdrantTarget:
+    """Where the collections are: a server (`url`, `api_key`) or a local-mode folder (`path`;
+    ":memory:" for a throwaway one)."""
+
+    collection: str
+    url: str | None = None
+    api_key: str | None = None
+    path: str | None = None
+    timeout: float = 10.0
+
+    def describe(self) -> str:
+        return self.url or self.path or ":memory:"
+
+
+class QdrantStore:
+    """Qiao's passages and documents in a Qdrant collection pair (see the module docstring)."""
+
+    def __init__(self, client: QdrantClient, collection: str, dim: int,
+                 where: str = "qdrant") -> None:
+        self.client = client
+        self.collection = collection
+        self.documents = collection + DOCUMENTS_SUFFIX
+        self.dim = dim
+        self.where = where
+        self._avg_terms: float | None = None
+
+    @classmethod
+    def connect(cls, target: QdrantTarget, dim: int) -> QdrantStore:
+        """A client for `target` (nothing is created: see `init`)."""
+        try:
+            if target.url is not None:
+                client = QdrantClient(url=target.url, api_key=target.api_key,
+                                      timeout=int(target.timeout))
+            elif target.path in (None, ":memory:"):
+                client = QdrantClient(location=":memory:")
+            else:
+                client = QdrantClient(path=target.path)
+        except RuntimeError as exc:  # local mode: another process holds the folder
+            raise BackendUnavailable(f"Qdrant at {target.describe()} is busy ({exc}): "
+                                     "retry when the other writer is done") from None
+        return cls(client, target.collection, dim, target.describe())
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _call(self, what: str, work: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a client call; an unreachable or failing server is one BackendUnavailable."""
+        try:
+            return work(*args, **kwargs)
+        except _UNREACHABLE as exc:
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise BackendUnavailable(f"Qdrant at {self.where} did not answer ({what}: {reason}):"
+                                     " check that it runs, then retry") from None
+
+    # -- collections -------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return bool(self._call("collection_exists", self.client.collection_exists,
+                               self.collection))
+
+    def init(self) -> bool:
+        """Create the two collections and their payload indexes if missing. True when created."""
+        if self.exists():
+            return False
+        dense = models.VectorParams(size=self.dim, distance=models.Distance.DOT)
+        sentences = models.VectorParams(
+            size=self.dim, distance=models.Distance.DOT,
+            multivector_config=models.MultiVectorConfig(
+                comparator=models.MultiVectorComparator.MAX_SIM),
+        )
+        self._call("create_collection", self.client.create_collection, self.collection,
+                   vectors_config={"dense": dense, "sentences": sentences},
+                   sparse_vectors_config={
+                       "lexical": models.SparseVectorParams(modifier=models.Modifier.IDF)})
+        self._call("create_collection", self.client.create_collection, self.documents,
+                   vectors_config={})
+        with warnings.catch_warnings():
+            # Local mode says payload indexes do nothing there (it scans); a server uses them.
+            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+            self._payload_indexes()
+        return True
+
+    def _payload_indexes(self) -> None:
+        for name, kind in (("doc_id", models.PayloadSchemaType.KEYWORD),
+                           ("release_id", models.PayloadSchemaType.KEYWORD),
+                           ("lang", models.PayloadSchemaType.KEYWORD),
+                           ("content_hash", models.PayloadSchemaType.KEYWORD),
+                           ("date", models.PayloadSchemaType.INTEGER)):
+            self._call("create_payload_index", self.client.create_payload_index,
+                       self.collection, name, kind)
+        for name in ("doc_id", "release_id"):
+            self._call("create_payload_index", self.client.create_payload_index,
+                       self.documents, name, models.PayloadSchemaType.KEYWORD)
+
+    def require(self) -> None:
+        if not self.exists():
+            raise QiaoError(f"Qdrant at {self.where} has no collection {self.collection!r}: "
+                            "create it with `qiao qdrant init`, then ingest")
+
+    def avg_terms(self, fresh: Sequence[PreparedDocument] = ()) -> float:
+        """The average passage length (terms) BM25 weights use: fixed by the first documents
+        written, so every passage's weights stay comparable."""
+        if self._avg_terms is not None:
+            return self._avg_terms
+        found = self._call("retrieve", self.client.retrieve, self.documents, [STATS_ID],
+                           with_payload=True)
+        if found:
+            self._avg_terms = float(found[0].payload["avg_terms"])
+            return self._avg_terms
+        lengths = [len(t) for p in fresh for t in p.terms]
+        if not lengths:
+            return DEFAULT_AVG_TERMS
+        avg = max(1.0, float(np.mean(lengths)))
+        self._call("upsert", self.client.upsert, self.documents, [
+            models.PointStruct(id=STATS_ID, vector={}, payload={"avg_terms": avg})], wait=True)
+        self._avg_terms = avg
+        return avg
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def write(self, prepared: Sequence[PreparedDocument]) -> None:
+        """Write (add or replace) prepared documents: passages first, then drop any passage of
+        theirs left from an older version, then the document point (the commit mark)."""
+        avg = self.avg_terms(prepared)
+        for doc in prepared:
+            points = list(self._passage_points(doc, avg))
+            for start in range(0, len(points), WRITE_BATCH):
+                self._call("upsert", self.client.upsert, self.collection,
+                           points[start:start + WRITE_BATCH], wait=True)
+            stale = models.Filter(
+                must=[models.FieldCondition(key="doc_id", match=models.MatchValue(
+                    value=doc.doc_id))],
+                must_not=[models.FieldCondition(key="content_hash", match=models.MatchValue(
+                    value=doc.content_hash))],
+            )
+            self._call("delete", self.client.delete, self.collection,
+                       models.FilterSelector(filter=stale), wait=True)
+            self._call("upsert", self.client.upsert, self.documents, [models.PointStruct(
+                id=point_id(doc.doc_id), vector={}, payload=document_payload(doc))], wait=True)
+
+    def _passage_points(self, doc: PreparedDocument, avg: float) -> Iterator[models.PointStruct]:
+        d = doc.document
+        owner = doc.sentence_spans[:, 0].astype(np.int64) if len(doc.sentence_spans) else \
+            np.zeros(0, np.int64)
+        for ordinal in range(len(doc.spans)):
+            vector: dict[str, Any] = {
+                "dense": np.asarray(doc.vectors[ordinal], np.float32).tolist(),
+                "lexical": bm25_vector(doc.terms[ordinal], avg),
+            }
+            own = np.asarray(doc.sentence_vectors, np.float32)[owner == ordinal]
+            if len(own):
+                vector["sentences"] = own.tolist()
+            first, end, score = (float(x) for x in doc.counterparts[ordinal])
+            yield models.PointStruct(id=passage_point_id(doc.doc_id, ordinal), vector=vector,
+                                     payload={
+                "doc_id": doc.doc_id, "release_id": d.release_id, "lang": d.lang,
+                "date": _date_ordinal(d.date), "ordinal": ordinal,
+                "content_hash": doc.content_hash,
+                "counterpart_doc": doc.counterpart_doc,
+                "counterpart": [int(first), int(end), score],
+            })
+
+    def delete(self, doc_ids: Sequence[str]) -> None:
+        """Remove documents: the document point first (no longer committed), then its
+        passages."""
+        if not doc_ids:
+            return
+        self._call("delete", self.client.delete, self.documents,
+                   models.PointIdsList(points=[point_id(d) for d in doc_ids]), wait=True)
+        gone = models.Filter(must=[models.FieldCondition(
+            key="doc_id", match=models.MatchAny(any=list(doc_ids)))])
+        self._call("delete", self.client.delete, self.collection,
+                   models.FilterSelector(filter=gone), wait=True)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def document_payloads(self, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = [point_id(d) for d in dict.fromkeys(doc_ids)]
+        if not ids:
+            return {}
+        found = self._call("retrieve", self.client.retrieve, self.documents, ids,
+                           with_payload=True)
+        return {p.payload["doc_id"]: p.payload for p in found if p.payload and
+                "doc_id" in p.payload}
+
+    def content_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        ids = [point_id(d) for d in dict.fromkeys(doc_ids)]
+        if not ids:
+            return {}
+        found = self._call("retrieve", self.client.retrieve, self.documents, ids,
+                           with_payload=["doc_id", "content_hash"])
+        return {p.payload["doc_id"]: p.payload["content_hash"] for p in found if p.payload}
+
+    def release_doc_ids(self, releases: Iterable[str]) -> list[str]:
+        wanted = list(dict.fromkeys(releases))
+        if not wanted:
+            return []
+        condition = models.Filter(must=[models.FieldCondition(
+            key="release_id", match=models.MatchAny(any=wanted))])
+        return [(p.payload or {})["doc_id"]
+                for p in self._scroll(self.documents, condition, ["doc_id"])]
+
+    def prepared(self, doc_ids: Iterable[str]) -> dict[str, PreparedDocument]:
+        """Documents as prepared documents, vectors read back from their passages' points."""
+        payloads = self.document_payloads(doc_ids)
+        ids = [passage_point_id(d, i) for d, p in payloads.items() for i in range(len(p["spans"]))]
+        points: dict[int, Any] = {}
+        for start in range(0, len(ids), 1024):
+            found = self._call("retrieve", self.client.retrieve, self.collection,
+                               ids[start:start + 1024], with_payload=False,
+                               with_vectors=["dense", "sentences"])
+            points.update({int(p.id): p.vector for p in found})
+        out = {}
+        for doc_id, payload in payloads.items():
+            n = len(payload["spans"])
+            vectors: list[Any] = [points.get(passage_point_id(doc_id, i)) for i in range(n)]
+            if any(v is None for v in vectors):
+                continue  # being rewritten: its passages are not all there
+            dense = np.asarray([v["dense"] for v in vectors], np.float32).reshape(n, self.dim)
+            sentences = [np.asarray(v.get("sentences", []), np.float32).reshape(-1, self.dim)
+                         for v in vectors]
+            out[doc_id] = prepared_from(payload, dense, np.concatenate(sentences)
+                                        if sentences else np.zeros((0, self.dim), np.float32))
+        return out
+
+    def _scroll(self, collection: str, condition: models.Filter | None,
+                fields: list[str] | bool) -> Iterator[models.Record]:
+        offset = None
+        while True:
+            points, offset = self._call("scroll", self.client.scroll, collection,
+                                        scroll_filter=condition, limit=1024, offset=offset,
+                                        with_payload=fields, with_vectors=False)
+            yield from points
+            if offset is None:
+                return
+
+    def passage_payloads(self, fields: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+        for p in self._scroll(self.collection, None, fields):
+            yield int(p.id), p.payload or {}
+
+    def document_list(self, fields: list[str]) -> Iterator[dict[str, Any]]:
+        for p in self._scroll(self.documents, None, fields):
+            if int(p.id) != STATS_ID:
+                yield p.payload or {}
+
+    def count(self) -> tuple[int, int]:
+        """(documents, passages) committed."""
+        docs = self._call("count", self.client.count, self.documents, exact=True).count
+        found = self._call("retrieve", self.client.retrieve, self.documents, [STATS_ID])
+        passages = self._call("count", self.client.count, self.collection, exact=True).count
+        return int(docs) - len(found), int(passages)
+
+    def best_points(self, indices: Sequence[int]) -> list[tuple[str, int, float] | None]:
+        """For each sparse dimension, the (doc_id, ordinal, score) of the passage a one-term
+        query ranks first, or None when no passage holds it: one round trip."""
+        requests = [models.QueryRequest(query=models.SparseVector(indices=[i], values=[1.0]),
+                                        using="lexical", limit=1,
+                                        with_payload=["doc_id", "ordinal"]) for i in indices]
+        if not requests:
+            return []
+        responses = self._call("query_batch_points", self.client.query_batch_points,
+                               self.collection, requests=requests)
+        out: list[tuple[str, int, float] | None] = []
+        for response in responses:
+            top = response.points[0] if response.points else None
+            payload = top.payload if top is not None else None
+            out.append(None if top is None or not payload else
+                       (str(payload["doc_id"]), int(payload["ordinal"]), float(top.score)))
+        return out
+
+    def source(self) -> QdrantSource:
+        return QdrantSource(self)
+
+
+class QdrantSource:
+    """A Qdrant collection as a `SearchSource` (rows are point ids); payloads seen during one
+    search are kept for its filtering and pivot steps."""
+
+    def __init__(self, store: QdrantStore) -> None:
+        self.store = store
+        self.payloads: dict[int, dict[str, Any]] = {}
+
+    def is_empty(self, where: Where) -> bool:
+        return False  # an empty collection answers no candidates; counting would scan
+
+    def candidates(
+        self, vectors: Matrix, terms: Sequence[Sequence[str]], where: Where, mode: Mode,
+        k: int, pool: int, sentences: bool,
+    ) -> list[Candidates]:
+        condition = payload_filter(where)
+        requests: list[models.QueryRequest] = []
+        asked: list[dict[str, int]] = []  # per query: which request answers which list
+        for i, query_terms in enumerate(terms):
+            dense = np.asarray(vectors[i], np.float32).tolist()
+            lexical = query_vector(query_terms)
+            slots: dict[str, int] = {}
+            prefetch = []
+            if mode != "lexical":
+                slots["dense"] = len(requests)
+                requests.append(models.QueryRequest(query=dense, using="dense", limit=pool,
+                                                    filter=condition,
+                                                    with_payload=_PASSAGE_FIELDS))
+                prefetch.append(models.Prefetch(query=dense, using="dense", limit=pool,
+                                                filter=condition))
+            if mode != "dense" and lexical.indices:
+                slots["lexical"] = len(requests)
+                requests.append(models.QueryRequest(query=lexical, using="lexical", limit=k,
+                                                    filter=condition,
+                                                    with_payload=_PASSAGE_FIELDS))
+                prefetch.append(models.Prefetch(query=lexical, using="lexical", limit=k,
+                                                filter=condition))
+            if sentences and mode != "lexical":
+                # MAX_SIM of the query against each pooled passage's sentences: the best one.
+                slots["sentences"] = len(requests)
+                requests.append(models.QueryRequest(query=[dense], using="sentences", limit=k,
+                                                    prefetch=prefetch, filter=condition,
+                                                    with_payload=_PASSAGE_FIELDS))
+            asked.append(slots)
+        responses: list[models.QueryResponse] = []
+        if requests:
+            responses = self.store._call("query_batch_points",
+                                         self.store.client.query_batch_points,
+                                         self.store.collection, requests=requests)
+        out = []
+        for slots in asked:
+            lists = {name: self._take(responses[at]) for name, at in slots.items()}
+            out.append(Candidates(lists.get("dense", {}), lists.get("lexical", {}),
+                                  lists.get("sentences", {})))
+        return out
+
+    def _take(self, response: models.QueryResponse) -> RankedList:
+        line: RankedList = {}
+        for point in response.points:
+            row = int(point.id)
+            if point.payload:
+                self.payloads[row] = point.payload
+            line[row] = float(point.score)
+        return line
+
+    def _payloads(self, rows: Iterable[int]) -> dict[int, dict[str, Any]]:
+        missing = [r for r in rows if r not in self.payloads]
+        if missing:
+            found = self.store._call("retrieve", self.store.client.retrieve,
+                                     self.store.collection, missing,
+                                     with_payload=_PASSAGE_FIELDS)
+            self.payloads.update({int(p.id): p.payload or {} for p in found})
+        return self.payloads
+
+    def passing(self, rows: Iterable[int], where: Where) -> set[int]:
+        wanted = list(rows)
+        payloads = self._payloads(wanted)
+        return {r for r in wanted if r in payloads and passes(payloads[r], where)}
+
+    def aligned(self, rows: Iterable[int]) -> dict[int, list[int]]:
+        payloads = self._payloads(list(rows))
+        out: dict[int, list[int]] = {}
+        for row in rows:
+            payload = payloads.get(row)
+            if not payload or not payload.get("counterpart_doc"):
+                continue
+            first, end = (int(x) for x in payload["counterpart"][:2])
+            if first < 0:
+                continue
+            other = payload["counterpart_doc"]
+            out[row] = [passage_point_id(other, i) for i in range(first, end)]
+        return out
+
+    def passage_of(self, row: int) -> tuple[str, int] | None:
+        """(doc_id, ordinal) of a row seen in this search."""
+        payload = self._payloads([row]).get(row)
+        if not payload:
+            return None
+        return str(payload["doc_id"]), int(payload["ordinal"])

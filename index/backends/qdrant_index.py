@@ -1,0 +1,179 @@
+"""Search and writes through a `QdrantStore`, by the same ranking, alignment and hit composition
+as the embedded index.
+
+A search ranks point ids with `rank.search_rows` over the store's `QdrantSource`, then reads
+back the documents of its hits (and their other language versions) as prepared documents,
+puts them in a throwaway in-memory snapshot, and composes hits there with `results_for`, the
+embedded index's own code: spans, answer sentences and counterparts come out identical in
+form. Term weights of answer sentences are the whole collection's (Qdrant's IDF), not the
+throwaway snapshot's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from index.backends.qdrant import QdrantSource, QdrantStore, term_index
+from index.codec import document_from_record
+from index.embed import Matrix
+from index.errors import EmptyInput, QiaoError
+from index.indexes.lexical import K1, B
+from index.records import LANGS, Document, Lang, PreparedDocument, SearchResults
+from index.search.hits import results_for
+from index.search.queries import QueryEncoder
+from index.search.rank import MODES, Filters, Mode, SearchParams, search_rows
+from index.store.manifest import BuildInfo
+from index.store.realign import realign_releases
+from index.store.snapshot import Snapshot
+from index.writer import UpsertReport
+
+Prepare = Callable[[list[Document]], list[PreparedDocument]]
+_EXACT = 1 << 62  # a throwaway snapshot is searched exactly (it is never searched, only read)
+
+
+class QdrantIndex:
+    """Qiao over Qdrant: `search`, `upsert`, `delete`, `document`."""
+
+    def __init__(self, store: QdrantStore, queries: QueryEncoder, params: SearchParams,
+                 info: BuildInfo) -> None:
+        self.store = store
+        self._queries = queries
+        self._params = params
+        self.info = info
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 10, lang: str | None = None, mode: Mode = "hybrid",
+               filters: Filters | None = None, counterpart: bool = True) -> SearchResults:
+        return self.search_batch([query], k, lang, mode, filters, counterpart)[0]
+
+    def search_batch(
+        self, queries: Sequence[str], k: int = 10, lang: str | None = None,
+        mode: Mode = "hybrid", filters: Filters | None = None, counterpart: bool = True,
+    ) -> list[SearchResults]:
+        if lang is not None and lang not in LANGS:
+            raise QiaoError(f"lang must be one of {', '.join(LANGS)} or empty, got {lang!r}")
+        if mode not in MODES:
+            raise QiaoError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not queries or any(not q.strip() for q in queries):
+            raise EmptyInput("the query is empty: type some words to search for")
+        query_langs = self._queries.langs(queries)
+        terms = self._queries.terms(queries)
+        vectors: Matrix = (np.zeros((len(queries), self.info.dim), np.float32)
+                           if mode == "lexical" else self._queries.vectors(queries))
+        source = self.store.source()
+        ranked = search_rows(source, vectors, terms, query_langs, k, lang, mode,
+                             filters or Filters(), self._params)
+        return self.compose(source, ranked, queries, query_langs, terms, vectors,
+                            mode != "lexical", counterpart)
+
+    def compose(
+        self, source: QdrantSource, ranked: Sequence[Sequence[tuple[int, float]]],
+        queries: Sequence[str], query_langs: Sequence[Lang], terms: Sequence[Sequence[str]],
+        vectors: Matrix, judge: bool, counterpart: bool,
+    ) -> list[SearchResults]:
+        """Ranked point ids as SearchResults, composed over the hits' documents."""
+        owners = {row: source.passage_of(row) for line in ranked for row, _ in line}
+        wanted = {doc_id for found in owners.values() if found for doc_id in [found[0]]}
+        prepared = self.store.prepared(wanted)
+        others = {p.counterpart_doc for p in prepared.values() if p.counterpart_doc}
+        prepared.update(self.store.prepared(others - set(prepared)))
+        snapshot = Snapshot.from_prepared(list(prepared.values()), self.info, _EXACT)
+        local: dict[int, int] = {}
+        for row, found in owners.items():
+            if found is None:
+                continue
+            key = snapshot.key_of(found[0])
+            if key is not None and found[1] < len(snapshot.rows_of(key)):
+                local[row] = snapshot.rows_of(key).start + found[1]
+        mapped = [[(local[row], score) for row, score in line if row in local] for line in ranked]
+        return results_for(snapshot, mapped, queries, query_langs, terms, vectors, judge,
+                           counterpart, idf=self.idf)
+
+    def idf(self, terms: Sequence[str]) -> Mapping[str, float]:
+        """BM25's IDF of each term over the whole collection, read from Qdrant's own: a
+        one-term query's best point scores idf × that point's stored term weight."""
+        distinct = list(dict.fromkeys(terms))
+        if not distinct:
+            return {}
+        _, passages = self.store.count()
+        n = max(passages, 1)
+        unseen = math.log(1.0 + (n + 0.5) / 0.5)
+        tops = self.store.best_points([term_index(t) for t in distinct])
+        payloads = self.store.document_payloads(top[0] for top in tops if top is not None)
+        avg = self.store.avg_terms()
+        out: dict[str, float] = {}
+        for term, top in zip(distinct, tops, strict=True):
+            if top is None or top[0] not in payloads:
+                out[term] = unseen
+                continue
+            doc_id, ordinal, score = top
+            passage_terms = payloads[doc_id]["terms"][ordinal]
+            index = term_index(term)
+            tf = sum(1 for t in passage_terms if term_index(t) == index)
+            if tf == 0:
+                out[term] = unseen
+                continue
+            weight = tf / (tf + K1 * ((1.0 - B) + B * len(passage_terms) / avg))
+            out[term] = score / weight
+        return out
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def document(self, doc_id: str) -> Document | None:
+        payload = self.store.document_payloads([doc_id]).get(doc_id)
+        return None if payload is None else document_from_record(payload["record"])
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def upsert(self, documents: Sequence[Document], prepare: Prepare) -> UpsertReport:
+        """Add or replace documents (the last of a doc_id wins); unchanged content is skipped.
+        The releases they touch are realigned with the versions already stored, and a stored
+        version whose links change is rewritten with them."""
+        latest = {doc.doc_id: doc for doc in documents}
+        stored = self.store.document_payloads(latest)
+        report = UpsertReport()
+        todo: list[Document] = []
+        for doc in latest.values():
+            old = stored.get(doc.doc_id)
+            if old is not None and old["content_hash"] == doc.content_hash:
+                report.unchanged.append(doc.doc_id)
+                continue
+            (report.replaced if old is not None else report.added).append(doc.doc_id)
+            todo.append(doc)
+        if not todo:
+            return report
+        fresh = {p.doc_id: p for p in prepare(todo)}
+        releases = {doc.release_id for doc in todo}
+        releases |= {str(stored[d]["release_id"]) for d in fresh if d in stored}
+        older_ids = [d for d in self.store.release_doc_ids(releases) if d not in fresh]
+        older = self.store.prepared(older_ids)
+        aligned = realign_releases({**older, **fresh}, releases)
+        changed = [aligned[d] for d in older
+                   if aligned[d].counterpart_doc != older[d].counterpart_doc
+                   or not np.array_equal(aligned[d].counterparts, older[d].counterparts)
+                   or not np.array_equal(aligned[d].sentence_counterparts,
+                                         older[d].sentence_counterparts)]
+        self.store.write([aligned[d] for d in fresh] + changed)
+        counts = {d: len(p.spans) for d, p in fresh.items()}
+        return UpsertReport(report.added, report.replaced, report.unchanged,
+                            sum(counts.values()), counts)
+
+    def delete(self, doc_ids: Sequence[str]) -> list[str]:
+        """Remove documents; their releases' remaining versions lose their links. Returns the
+        doc_ids that were there."""
+        stored = self.store.document_payloads(doc_ids)
+        if not stored:
+            return []
+        self.store.delete(list(stored))
+        releases = {str(p["release_id"]) for p in stored.values()}
+        remaining = self.store.prepared(self.store.release_doc_ids(releases))
+        if remaining:
+            aligned = realign_releases(remaining, releases)
+            self.store.write([aligned[d] for d in remaining
+                              if remaining[d].counterpart_doc is not None])
+        return [d for d in doc_ids if d in stored]
+
