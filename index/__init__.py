@@ -26,6 +26,15 @@ if TYPE_CHECKING:
         draft_answer,
         finish_answer,
     )
+    from index.backend import (
+        QdrantOpener,
+        connect,
+        init_qdrant,
+        qdrant_target,
+        verify_backend,
+    )
+    from index.backends.qdrant import QdrantStore, QdrantTarget
+    from index.backends.qdrant_index import QdrantIndex
     from index.codec import document_from_record, document_record
     from index.compose import (
         Citation,
@@ -38,6 +47,7 @@ if TYPE_CHECKING:
     from index.config import ChunkPlan, IndexSettings, load_index_settings, settings_error
     from index.embed import Embedder, Matrix, TextTooLong
     from index.errors import (
+        BackendUnavailable,
         DataDirError,
         DocumentError,
         EmptyInput,
@@ -54,6 +64,7 @@ if TYPE_CHECKING:
         evidence_of_queries,
     )
     from index.eval.answers import AnswerExample, answer_examples, answer_hit_rate
+    from index.eval.backend import hit_gaps, run_qdrant
     from index.eval.parallel import (
         CounterpartQuality,
         GoldPair,
@@ -150,8 +161,8 @@ _HOMES: dict[str, str] = {
     ),
     # errors
     **dict.fromkeys(
-        ("QiaoError", "DataDirError", "DocumentError", "EmptyInput", "IndexMismatch",
-         "LlmError", "LlmTimeout", "LlmUpstreamError", "ModelError"),
+        ("QiaoError", "BackendUnavailable", "DataDirError", "DocumentError", "EmptyInput",
+         "IndexMismatch", "LlmError", "LlmTimeout", "LlmUpstreamError", "ModelError"),
         "index.errors",
     ),
     # settings
@@ -199,6 +210,12 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(("WRITE_STEPS", "CommitFailed", "set_write_step_hook"),
                     "index.store.commit"),
     "fsync_path": "index.files",
+    # the Qdrant backend
+    **dict.fromkeys(("QdrantOpener", "connect", "init_qdrant", "qdrant_target",
+                     "verify_backend"), "index.backend"),
+    **dict.fromkeys(("QdrantStore", "QdrantTarget"), "index.backends.qdrant"),
+    "QdrantIndex": "index.backends.qdrant_index",
+    **dict.fromkeys(("hit_gaps", "run_qdrant"), "index.eval.backend"),
     "write_atomic": "index.files",
     # the model
     **dict.fromkeys(("Embedder", "Matrix", "TextTooLong"), "index.embed"),
@@ -254,6 +271,7 @@ __all__ = [
     "AnswerMode",
     "AnswerModel",
     "AnswerableModel",
+    "BackendUnavailable",
     "ChunkPlan",
     "Citation",
     "CitationStreamFilter",
@@ -294,6 +312,10 @@ __all__ = [
     "Postings",
     "PreparedDocument",
     "Problem",
+    "QdrantIndex",
+    "QdrantOpener",
+    "QdrantStore",
+    "QdrantTarget",
     "QiaoError",
     "Question",
     "QuestionResult",
@@ -319,6 +341,7 @@ __all__ = [
     "bm25_top_k",
     "check_data_dir",
     "check_questions",
+    "connect",
     "counterpart_quality",
     "current_name",
     "default_answer_model",
@@ -338,6 +361,8 @@ __all__ = [
     "fsync_path",
     "generated_answer",
     "has_index",
+    "hit_gaps",
+    "init_qdrant",
     "link_examples",
     "link_features",
     "load_embedder",
@@ -357,14 +382,17 @@ __all__ = [
     "prepare_model_files",
     "prepare_segments",
     "prepared_parallel",
+    "qdrant_target",
     "question_kind",
     "read_paths",
     "run_bench",
+    "run_qdrant",
     "set_write_step_hook",
     "settings_error",
     "snapshot_data_dir",
     "snapshot_of",
     "validate_id",
+    "verify_backend",
     "verify_data_dir",
     "with_dropped_sentences",
     "with_merged_sentences",

@@ -61,6 +61,15 @@ class IndexSettings(BaseSettings):
     # Recent query vectors kept per Retriever (384 floats each with the default model); 0 = none.
     query_cache_size: int = Field(default=1024, ge=0)
     user_dict: Path | None = None  # extra jieba terms, one per line
+    # Where the index lives: "embedded" (FAISS + BM25 segments in data_dir) or "qdrant" (a
+    # Qdrant server at qdrant_url, else qdrant-client's local mode in qdrant_path, by default
+    # data_dir/qdrant).
+    backend: Literal["embedded", "qdrant"] = "embedded"
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    qdrant_collection: str = Field(default="qiao", pattern=r"^[A-Za-z0-9_-]{1,200}$")
+    qdrant_path: Path | None = None
+    qdrant_timeout: float = Field(default=10.0, gt=0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from index.config import ChunkPlan, IndexSettings
 from index.embed import Embedder
 from index.indexes.analyze import Analyzer
-from index.ingest.prepare import Progress, over_passage_limit, prepare_segments
+from index.ingest.prepare import Progress, prepare_segments, screen_documents
 from index.ingest.problems import Problem
 from index.records import Counterpart, Document, Passage, PreparedDocument, SearchResults
 from index.search.queries import QueryEncoder
@@ -234,17 +234,8 @@ class Retriever:
     def screen(self, documents: Iterable[Document]) -> tuple[list[Document], list[Problem]]:
         """The documents within the per-document passage limit, and a one-line problem for each
         of the others (checked before anything is embedded)."""
-        plan = ChunkPlan.from_settings(self.settings)
-        limit = self.settings.max_document_passages
-        kept: list[Document] = []
-        refused: list[Problem] = []
-        for doc in documents:
-            problem = over_passage_limit(doc, self.embedder, plan, limit)
-            if problem is None:
-                kept.append(doc)
-            else:
-                refused.append(problem)
-        return kept, refused
+        return screen_documents(documents, self.embedder, ChunkPlan.from_settings(self.settings),
+                                self.settings.max_document_passages)
 
     def upsert(
         self, documents: Sequence[Document], progress: Progress | None = None

@@ -28,6 +28,7 @@ from index.search.rank import MODES, Filters, Mode, SearchParams, search_rows
 from index.store.manifest import BuildInfo
 from index.store.realign import realign_releases
 from index.store.snapshot import Snapshot
+from index.store.verify import VerifyReport, Violation
 from index.writer import UpsertReport
 
 Prepare = Callable[[list[Document]], list[PreparedDocument]]
@@ -64,9 +65,18 @@ class QdrantIndex:
         terms = self._queries.terms(queries)
         vectors: Matrix = (np.zeros((len(queries), self.info.dim), np.float32)
                            if mode == "lexical" else self._queries.vectors(queries))
+        return self.search_encoded(queries, query_langs, terms, vectors, k, lang, mode,
+                                   filters or Filters(), counterpart)
+
+    def search_encoded(
+        self, queries: Sequence[str], query_langs: Sequence[Lang],
+        terms: Sequence[Sequence[str]], vectors: Matrix, k: int, lang: str | None,
+        mode: Mode, filters: Filters, counterpart: bool = True,
+    ) -> list[SearchResults]:
+        """`search_batch` for queries already analysed and embedded (evaluations)."""
         source = self.store.source()
-        ranked = search_rows(source, vectors, terms, query_langs, k, lang, mode,
-                             filters or Filters(), self._params)
+        ranked = search_rows(source, vectors, terms, query_langs, k, lang, mode, filters,
+                             self._params)
         return self.compose(source, ranked, queries, query_langs, terms, vectors,
                             mode != "lexical", counterpart)
 
@@ -129,24 +139,39 @@ class QdrantIndex:
 
     # -- writes ------------------------------------------------------------------------------
 
+    def changed(self, documents: Sequence[Document]) -> list[Document]:
+        """The documents (the last of each doc_id) whose content the collection does not hold."""
+        latest = {doc.doc_id: doc for doc in documents}
+        stored = self.store.content_hashes(latest)
+        return [d for d in latest.values() if stored.get(d.doc_id) != d.content_hash]
+
     def upsert(self, documents: Sequence[Document], prepare: Prepare) -> UpsertReport:
         """Add or replace documents (the last of a doc_id wins); unchanged content is skipped.
         The releases they touch are realigned with the versions already stored, and a stored
         version whose links change is rewritten with them."""
         latest = {doc.doc_id: doc for doc in documents}
+        todo = self.changed(documents)
+        return self.upsert_prepared(prepare(todo) if todo else [], list(latest.values()))
+
+    def upsert_prepared(self, prepared: Sequence[PreparedDocument],
+                        documents: Sequence[Document] = ()) -> UpsertReport:
+        """Write documents prepared elsewhere (an ingest worker embeds without holding the
+        store); `documents` are all those of the batch, for the report's unchanged ones.
+        Whatever the collection already holds with the same content is skipped."""
+        latest = {doc.doc_id: doc for doc in documents}
+        latest.update({p.doc_id: p.document for p in prepared})
         stored = self.store.document_payloads(latest)
         report = UpsertReport()
-        todo: list[Document] = []
         for doc in latest.values():
             old = stored.get(doc.doc_id)
             if old is not None and old["content_hash"] == doc.content_hash:
                 report.unchanged.append(doc.doc_id)
-                continue
-            (report.replaced if old is not None else report.added).append(doc.doc_id)
-            todo.append(doc)
-        if not todo:
+            else:
+                (report.replaced if old is not None else report.added).append(doc.doc_id)
+        fresh = {p.doc_id: p for p in prepared if p.doc_id not in report.unchanged}
+        if not fresh:
             return report
-        fresh = {p.doc_id: p for p in prepare(todo)}
+        todo = [p.document for p in fresh.values()]
         releases = {doc.release_id for doc in todo}
         releases |= {str(stored[d]["release_id"]) for d in fresh if d in stored}
         older_ids = [d for d in self.store.release_doc_ids(releases) if d not in fresh]
@@ -177,3 +202,39 @@ class QdrantIndex:
                               if remaining[d].counterpart_doc is not None])
         return [d for d in doc_ids if d in stored]
 
+
+
+def verify_qdrant(store: QdrantStore) -> VerifyReport:
+    """Check what the collections hold: every committed document (a document point) has each
+    of its passages exactly once, with its content hash; no passage belongs to a document that
+    is not committed, to an older version of it, or to an ordinal past its end."""
+    store.require()
+    expected: dict[str, tuple[str, int]] = {}
+    for payload in store.document_list(["doc_id", "content_hash", "spans"]):
+        expected[str(payload["doc_id"])] = (str(payload["content_hash"]), len(payload["spans"]))
+    seen: dict[tuple[str, int], int] = {}
+    violations: list[Violation] = []
+    passages = 0
+    for point, payload in store.passage_payloads(["doc_id", "ordinal", "content_hash"]):
+        passages += 1
+        doc_id, ordinal = str(payload.get("doc_id")), int(payload.get("ordinal", -1))
+        where = f"{store.collection}/{point}"
+        seen[(doc_id, ordinal)] = seen.get((doc_id, ordinal), 0) + 1
+        if doc_id not in expected:
+            violations.append(Violation(where, f"stale: passage {doc_id}#{ordinal} of a "
+                                               "document that is not committed"))
+            continue
+        content_hash, count = expected[doc_id]
+        if payload.get("content_hash") != content_hash or not 0 <= ordinal < count:
+            violations.append(Violation(where, f"stale: passage {doc_id}#{ordinal} of an "
+                                               "older version"))
+    for (doc_id, ordinal), times in seen.items():
+        if times > 1:
+            violations.append(Violation(store.collection, f"duplicate: passage "
+                                                          f"{doc_id}#{ordinal} {times} times"))
+    for doc_id, (_, count) in expected.items():
+        lost = [i for i in range(count) if (doc_id, i) not in seen]
+        if lost:
+            violations.append(Violation(store.documents, f"missing: {len(lost)} of {count} "
+                                                         f"passages of {doc_id}"))
+    return VerifyReport(store.collection, len(expected), passages, violations)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -46,6 +46,20 @@ def over_passage_limit(doc: Document, embedder: Embedder, plan: ChunkPlan,
     return Problem(doc.doc_id, None,
                    f"{count} passages, more than the {limit} allowed per document: split it "
                    "into smaller documents, or raise QIAO_MAX_DOCUMENT_PASSAGES")
+
+
+def screen_documents(documents: Iterable[Document], embedder: Embedder, plan: ChunkPlan,
+                     limit: int) -> tuple[list[Document], list[Problem]]:
+    """The documents within `limit` passages each, and a one-line problem for each other."""
+    kept: list[Document] = []
+    refused: list[Problem] = []
+    for doc in documents:
+        problem = over_passage_limit(doc, embedder, plan, limit)
+        if problem is None:
+            kept.append(doc)
+        else:
+            refused.append(problem)
+    return kept, refused
 
 
 def _sentences_of(doc: Document, passages: Sequence[Passage]) -> list[tuple[int, int, int]]:

@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("index.compose",),
     ("index.view", "index.writer", "index.backends"),
     ("index.retriever", "index.answering", "index.eval"),
+    ("index.backend",),
     ("index",),
 )
 
@@ -217,5 +218,6 @@ def test_the_stdio_mcp_server_does_not_load_the_web_stack() -> None:
 def test_qdrant_client_is_imported_in_one_module_only() -> None:
     """The Qdrant backend's dependency stays behind its module: nothing else loads it."""
     importers = {name for name, path in library_modules().items()
-                 for _, target, _ in imported_modules(path) if target.split(".")[0] == "qdrant_client"}
+                 for _, target, _ in imported_modules(path)
+                 if target.split(".")[0] == "qdrant_client"}
     assert importers == {"index.backends.qdrant"}
