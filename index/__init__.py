@@ -83,7 +83,14 @@ if TYPE_CHECKING:
         with_merged_sentences,
     )
     from index.eval.questions import Question, QuestionResult, check_questions, load_questions
-    from index.eval.retrieval import SETTINGS, SYSTEMS, evaluate_xquad, prepare_bench, run_bench
+    from index.eval.retrieval import (
+        SETTINGS,
+        SYSTEMS,
+        EvalReport,
+        evaluate_xquad,
+        prepare_bench,
+        run_bench,
+    )
     from index.eval.xquad import load_xquad
     from index.files import fsync_path, write_atomic
     from index.indexes.analyze import Analyzer
@@ -226,7 +233,8 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(("BATCH_TOKENS", "MAX_BATCH", "SentenceTransformerEmbedder", "batch_slices"),
                     "index.model.sentence_transformer"),
     # evaluation
-    **dict.fromkeys(("SETTINGS", "SYSTEMS", "evaluate_xquad", "prepare_bench", "run_bench"),
+    **dict.fromkeys(("SETTINGS", "SYSTEMS", "EvalReport", "evaluate_xquad", "prepare_bench",
+                     "run_bench"),
                     "index.eval.retrieval"),
     "load_xquad": "index.eval.xquad",
     **dict.fromkeys(("Question", "QuestionResult", "check_questions", "load_questions"),
@@ -285,6 +293,7 @@ __all__ = [
     "DocumentWindow",
     "Embedder",
     "EmptyInput",
+    "EvalReport",
     "Evidence",
     "Filters",
     "GoldPair",

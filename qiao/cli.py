@@ -156,16 +156,23 @@ def ingest(
     stopped, and running it again skips it."""
     import shutil
 
-    from index import PathReader, Retriever, UpsertReport, has_index
+    from index import PathReader, QdrantOpener, Retriever, UpsertReport, has_index
     from qiao.progress import IngestProgress
 
     settings = _settings(data_dir)
     if batch is not None and batch < 1:
         raise QiaoError(f"--batch must be at least 1, got {batch}")
+    qdrant = settings.backend == "qdrant"
+    if qdrant and rebuild:
+        raise QiaoError("--rebuild rebuilds the embedded index; with QIAO_BACKEND=qdrant drop "
+                        "the collections on the server (or its folder), then "
+                        "`qiao qdrant init` and ingest")
     fresh_dir = not settings.data_dir.exists()
     reader = PathReader.open(paths)
-    retriever = Retriever.open(settings=settings, fresh=rebuild)
-    if changes := ([] if rebuild else retriever.chunker_changes()):
+    writer: Retriever | QdrantOpener = (QdrantOpener(settings) if qdrant
+                                        else Retriever.open(settings=settings, fresh=rebuild))
+    if changes := ([] if rebuild or isinstance(writer, QdrantOpener)
+                   else writer.chunker_changes()):
         err.print(
             f"note: {settings.data_dir} was built with other chunking settings "
             f"({'; '.join(changes)}); unchanged documents keep theirs until "
@@ -178,19 +185,22 @@ def ingest(
     def documents() -> Iterator[Document]:
         for document in reader.documents():
             progress.files_read(reader.done)
-            kept, refused = retriever.screen([document])
+            kept, refused = writer.screen([document])
             reader.problems.extend(refused)
             yield from kept
         progress.files_read(reader.done)
 
     try:
         with IngestProgress(err, len(reader.files)) as progress:
-            if rebuild:
-                totals = retriever.rebuild(documents(), batch_docs=batch,
-                                           progress=progress.embedded)
+            if rebuild and isinstance(writer, Retriever):
+                totals = writer.rebuild(documents(), batch_docs=batch,
+                                        progress=progress.embedded)
             else:
-                for report in retriever.upsert_many(documents(), batch_docs=batch,
-                                                    progress=progress.embedded):
+                batches = (writer.ingest(documents(), batch_docs=batch, progress=progress.embedded)
+                           if isinstance(writer, QdrantOpener) else
+                           writer.upsert_many(documents(), batch_docs=batch,
+                                              progress=progress.embedded))
+                for report in batches:
                     totals.added.extend(report.added)
                     totals.replaced.extend(report.replaced)
                     totals.unchanged.extend(report.unchanged)
@@ -198,7 +208,7 @@ def ingest(
                     progress.committed()
     except BaseException:
         # A first ingest that committed nothing leaves no half-made data directory behind.
-        if fresh_dir and not has_index(settings.data_dir):
+        if fresh_dir and not qdrant and not has_index(settings.data_dir):
             shutil.rmtree(settings.data_dir, ignore_errors=True)
         raise
     for note in reader.notes:
@@ -209,10 +219,11 @@ def ingest(
         err.print(f"[yellow]skipped[/] {where}: {escape(problem.message)}", highlight=False,
                   soft_wrap=True)
     passages = sum(totals.passage_counts.values())
+    into = f"Qdrant {settings.qdrant_collection}" if qdrant else str(settings.data_dir)
     out.print(
         f"{len(totals.added)} added, {len(totals.replaced)} replaced, "
         f"{len(totals.unchanged)} unchanged, {len(reader.problems)} skipped; "
-        f"{passages} passages embedded → {settings.data_dir}",
+        f"{passages} passages embedded → {into}",
         highlight=False, soft_wrap=True,
     )
     if reader.problems:
@@ -226,10 +237,11 @@ def delete(
     data_dir: DataDir = None,
 ) -> None:
     """Remove documents and all their passages."""
-    from index import Retriever
+    from index import QdrantOpener, Retriever
 
-    retriever = Retriever.open(settings=_settings(data_dir))
-    removed = retriever.delete(doc_ids)
+    settings = _settings(data_dir)
+    removed = (QdrantOpener(settings).delete(doc_ids) if settings.backend == "qdrant"
+               else Retriever.open(settings=settings).delete(doc_ids))
     missing = [d for d in doc_ids if d not in removed]
     out.print(f"{len(removed)} deleted")
     if missing:
@@ -262,23 +274,34 @@ def snapshot(
 @app.command()
 @friendly
 def verify(
-    data_dir: Annotated[Path, typer.Argument(help="The data directory to check.")],
+    data_dir: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
+        help="The data directory to check (default: $QIAO_DATA_DIR or ./data).")] = None,
+    backend: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="embedded or qdrant (default: $QIAO_BACKEND or embedded).")] = None,
 ) -> None:
-    """Check every invariant of a data directory; list each violation and exit 1 if any."""
-    from index import verify_data_dir
+    """Check every invariant of the index (a data directory, or the Qdrant collections: no
+    missing, duplicate or stale passage); list each violation and exit 1 if any."""
+    from index import verify_backend, verify_data_dir
 
-    report = verify_data_dir(data_dir)
+    settings = _settings(data_dir)
+    if backend not in (None, "embedded", "qdrant"):
+        raise QiaoError(f"--backend must be embedded or qdrant, got {backend!r}")
+    if (backend or settings.backend) == "qdrant":
+        report = verify_backend(settings)
+        where = f"Qdrant collection {settings.qdrant_collection}"
+        fix = "re-run the ingest of the documents named (it rewrites them)"
+    else:
+        report = verify_data_dir(settings.data_dir)
+        where = str(settings.data_dir)
+        fix = "restore it from a snapshot"
     for violation in report.violations:
         err.print(f"violation: {violation}", highlight=False, soft_wrap=True, markup=False)
     if not report.ok:
-        err.print(
-            f"{len(report.violations)} violation(s) in {data_dir}: restore it from a snapshot",
-            highlight=False,
-            soft_wrap=True,
-        )
+        err.print(f"{len(report.violations)} violation(s) in {where}: {fix}",
+                  highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     out.print(
-        f"ok: {data_dir} {report.generation}, {report.documents} documents, "
+        f"ok: {where} {report.generation}, {report.documents} documents, "
         f"{report.passages} passages",
         highlight=False,
         soft_wrap=True,
@@ -303,8 +326,13 @@ def search(
         raise QiaoError(f"lang must be en or zh, got {lang!r}")
     if mode not in ("hybrid", "dense", "lexical"):
         raise QiaoError(f"mode must be hybrid, dense or lexical, got {mode!r}")
-    retriever = _open_index(data_dir)
-    hits = retriever.search(query, k=k, lang=lang, mode=mode)  # type: ignore[arg-type]
+    settings = _settings(data_dir)
+    if settings.backend == "qdrant":
+        from qiao.qdrant_cli import search as search_qdrant
+
+        hits = search_qdrant(settings, query, k, lang, mode)
+    else:
+        hits = _open_index(data_dir).search(query, k=k, lang=lang, mode=mode)  # type: ignore[arg-type]
     if as_json:
         results = [{"rank": rank, **asdict(hit)} for rank, hit in enumerate(hits, start=1)]
         print(json.dumps({"query": query, "query_lang": hits.query_lang,
@@ -511,6 +539,9 @@ def eval_xquad(
     lexical_weight: Annotated[Optional[float], typer.Option()] = None,  # noqa: UP045
     pivot_weight: Annotated[Optional[float], typer.Option()] = None,  # noqa: UP045
     fusion: Annotated[Optional[str], typer.Option(help="minmax or rrf")] = None,  # noqa: UP045
+    backend: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="qdrant: also search through Qdrant (local mode in a temporary folder, or "
+        "$QIAO_QDRANT_URL) and compare with the embedded index.")] = None,
 ) -> None:
     """Hit@1/@5, MRR@10 and answer-sentence hit@1 on XQuAD, against three baselines."""
     from dataclasses import replace
@@ -529,7 +560,14 @@ def eval_xquad(
         if fusion not in ("minmax", "rrf"):
             raise QiaoError(f"--fusion must be minmax or rrf, got {fusion!r}")
         params = replace(params, fusion=fusion)  # type: ignore[arg-type]
+    if backend not in (None, "embedded", "qdrant"):
+        raise QiaoError(f"--backend must be embedded or qdrant, got {backend!r}")
     embedder = load_embedder(settings)
+    if backend == "qdrant":
+        from qiao.qdrant_cli import eval_xquad_qdrant
+
+        eval_xquad_qdrant(xquad_dir, embedder, settings, params, articles, json_out)
+        return
     report = evaluate_xquad(
         xquad_dir,
         embedder,
@@ -664,3 +702,8 @@ def mcp_server(data_dir: DataDir = None) -> None:
     threading.Thread(target=load_model, name="qiao-model", daemon=True).start()
     err.print(f"Qiao MCP server on stdio for {settings.data_dir}", highlight=False, soft_wrap=True)
     serve_stdio(retriever, chat_model(load_settings(data_dir=data_dir)))
+
+
+from qiao.qdrant_cli import qdrant_app  # noqa: E402 - it uses `friendly` above
+
+app.add_typer(qdrant_app, name="qdrant")
