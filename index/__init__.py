@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     )
     from index.backend import (
         QdrantOpener,
+        QdrantRetriever,
         connect,
         init_qdrant,
+        open_index,
         qdrant_target,
         verify_backend,
     )
@@ -218,8 +220,8 @@ _HOMES: dict[str, str] = {
                     "index.store.commit"),
     "fsync_path": "index.files",
     # the Qdrant backend
-    **dict.fromkeys(("QdrantOpener", "connect", "init_qdrant", "qdrant_target",
-                     "verify_backend"), "index.backend"),
+    **dict.fromkeys(("QdrantOpener", "QdrantRetriever", "connect", "init_qdrant", "open_index",
+                     "qdrant_target", "verify_backend"), "index.backend"),
     **dict.fromkeys(("QdrantStore", "QdrantTarget"), "index.backends.qdrant"),
     "QdrantIndex": "index.backends.qdrant_index",
     **dict.fromkeys(("hit_gaps", "run_qdrant"), "index.eval.backend"),
@@ -323,6 +325,7 @@ __all__ = [
     "Problem",
     "QdrantIndex",
     "QdrantOpener",
+    "QdrantRetriever",
     "QdrantStore",
     "QdrantTarget",
     "QiaoError",
@@ -384,6 +387,7 @@ __all__ = [
     "markup_ranges",
     "model_info",
     "onnx_dir_for",
+    "open_index",
     "parallel_build_info",
     "passages_for",
     "prepare_bench",

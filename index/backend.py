@@ -9,8 +9,9 @@ processes take turns on one folder. Against a server there is no lock; workers w
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 
@@ -18,16 +19,17 @@ from index.backends.qdrant import QdrantStore, QdrantTarget
 from index.backends.qdrant_index import QdrantIndex, verify_qdrant
 from index.config import ChunkPlan, IndexSettings
 from index.embed import Embedder
-from index.errors import BackendUnavailable
+from index.errors import BackendUnavailable, QiaoError
 from index.indexes.analyze import Analyzer
 from index.ingest.prepare import Progress, prepare_segments, screen_documents
 from index.ingest.problems import Problem
-from index.records import Document
-from index.retriever import batched
+from index.records import Document, PreparedDocument
+from index.retriever import Retriever, batched
 from index.search.queries import QueryEncoder
 from index.search.rank import SearchParams
 from index.store.manifest import BuildInfo
 from index.store.verify import VerifyReport
+from index.view import IndexView
 from index.writer import UpsertReport
 
 # How long a local-mode writer waits for another process to release the folder.
@@ -129,10 +131,6 @@ class QdrantOpener:
         return screen_documents(documents, self.embedder, ChunkPlan.from_settings(self.settings),
                                 self.settings.max_document_passages)
 
-    def delete(self, doc_ids: list[str]) -> list[str]:
-        with self.index(LOCK_WAIT_SECONDS) as index:
-            return index.delete(doc_ids)
-
 
 def verify_backend(settings: IndexSettings) -> VerifyReport:
     """`verify_qdrant` on the configured collections."""
@@ -141,3 +139,84 @@ def verify_backend(settings: IndexSettings) -> VerifyReport:
         return verify_qdrant(store)
     finally:
         store.close()
+
+
+class QdrantRetriever(Retriever):
+    """A `Retriever` whose index is Qdrant: what the server and MCP use with
+    QIAO_BACKEND=qdrant. Reads go through `QdrantView`; writes realign touched releases and
+    write through `QdrantIndex`. Nothing contacts Qdrant until a request needs it, so a server
+    that is down makes requests fail (503, retry) rather than the service's start."""
+
+    def __init__(self, settings: IndexSettings, embedder: Embedder | None,
+                 analyzer: Analyzer, params: SearchParams) -> None:
+        super().__init__(settings.data_dir, settings, embedder, analyzer, params)
+        self._store: QdrantStore | None = None
+        self._store_lock = threading.Lock()
+
+    @classmethod
+    def open_qdrant(cls, settings: IndexSettings, embedder: Embedder | None = None,
+                    analyzer: Analyzer | None = None,
+                    params: SearchParams | None = None) -> QdrantRetriever:
+        return cls(settings, embedder, analyzer or Analyzer(settings.user_dict),
+                   params or SearchParams())
+
+    def _index(self) -> QdrantIndex:
+        info = self._expected_info(self.embedder)
+        with self._store_lock:
+            if self._store is None:
+                self._store = connect(self.settings, info.dim)
+            store = self._store
+        store.require()
+        return QdrantIndex(store, self._queries, self.params, info)
+
+    def close(self) -> None:
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def reload(self) -> bool:
+        return False  # every read asks Qdrant
+
+    def chunker_changes(self) -> list[str]:
+        return []
+
+    @property
+    def generation(self) -> str | None:
+        return "qdrant"
+
+    def view(self) -> IndexView:
+        from index.backends.qdrant_view import QdrantView
+
+        return QdrantView(self._index(), self._queries, self.params)
+
+    def upsert(self, documents: Sequence[Document], progress: Progress | None = None
+               ) -> UpsertReport:
+        with self._write_lock:
+            return self._index().upsert(documents, self._preparer(progress))
+
+    def upsert_prepared(self, prepared: Sequence[PreparedDocument]) -> UpsertReport:
+        with self._write_lock:
+            return self._index().upsert_prepared(prepared)
+
+    def rebuild(self, documents: Iterable[Document], *, batch_docs: int | None = None,
+                progress: Progress | None = None) -> UpsertReport:
+        raise QiaoError("rebuild is for the embedded index; with Qdrant, drop the collections "
+                        "and ingest again")
+
+    def delete(self, doc_ids: Sequence[str]) -> list[str]:
+        with self._write_lock:
+            return self._index().delete(doc_ids)
+
+    def merge(self, names: Sequence[str] | None = None) -> bool:
+        return False  # Qdrant optimises its own segments
+
+
+def open_index(settings: IndexSettings, embedder: Embedder | None = None,
+               analyzer: Analyzer | None = None, params: SearchParams | None = None
+               ) -> Retriever:
+    """The configured backend's Retriever: the data directory's, or Qdrant's."""
+    if settings.backend == "qdrant":
+        return QdrantRetriever.open_qdrant(settings, embedder, analyzer, params)
+    return Retriever.open(settings=settings, embedder=embedder, analyzer=analyzer,
+                          params=params)

@@ -299,7 +299,7 @@ class IndexView:
             order = list(dict.fromkeys(hit.release_id for hit in hits))
         else:
             order = sorted(dates, key=lambda r: (dates[r] or "", r), reverse=True)
-        return [r for r in order if r in dates and _dated_within(dates[r], date_from, date_to)]
+        return [r for r in order if r in dates and dated_within(dates[r], date_from, date_to)]
 
     def summary(self) -> IndexSummary:
         """See `IndexSummary`; computed once per committed state, from metadata only."""
@@ -339,7 +339,7 @@ class IndexView:
         }
 
 
-def _dated_within(date: str | None, date_from: dt.date | None, date_to: dt.date | None) -> bool:
+def dated_within(date: str | None, date_from: dt.date | None, date_to: dt.date | None) -> bool:
     if date_from is None and date_to is None:
         return True
     if date is None:

@@ -68,9 +68,11 @@ def _settings(data_dir: Path | None = None) -> IndexSettings:
 def _open_index(data_dir: Path | None) -> Retriever:
     """The Retriever of an existing index, or a one-line error saying how to make one: a read
     on a missing or empty data directory is a mistake (a typo), not "no results"."""
-    from index import DataDirError, Retriever, has_index
+    from index import DataDirError, Retriever, has_index, open_index
 
     settings = _settings(data_dir)
+    if settings.backend == "qdrant":
+        return open_index(settings)
     if not has_index(settings.data_dir):
         where = "does not exist" if not settings.data_dir.exists() else "holds no index"
         raise DataDirError(
@@ -237,11 +239,9 @@ def delete(
     data_dir: DataDir = None,
 ) -> None:
     """Remove documents and all their passages."""
-    from index import QdrantOpener, Retriever
+    from index import open_index
 
-    settings = _settings(data_dir)
-    removed = (QdrantOpener(settings).delete(doc_ids) if settings.backend == "qdrant"
-               else Retriever.open(settings=settings).delete(doc_ids))
+    removed = open_index(_settings(data_dir)).delete(doc_ids)
     missing = [d for d in doc_ids if d not in removed]
     out.print(f"{len(removed)} deleted")
     if missing:
@@ -326,13 +326,7 @@ def search(
         raise QiaoError(f"lang must be en or zh, got {lang!r}")
     if mode not in ("hybrid", "dense", "lexical"):
         raise QiaoError(f"mode must be hybrid, dense or lexical, got {mode!r}")
-    settings = _settings(data_dir)
-    if settings.backend == "qdrant":
-        from qiao.qdrant_cli import search as search_qdrant
-
-        hits = search_qdrant(settings, query, k, lang, mode)
-    else:
-        hits = _open_index(data_dir).search(query, k=k, lang=lang, mode=mode)  # type: ignore[arg-type]
+    hits = _open_index(data_dir).search(query, k=k, lang=lang, mode=mode)  # type: ignore[arg-type]
     if as_json:
         results = [{"rank": rank, **asdict(hit)} for rank, hit in enumerate(hits, start=1)]
         print(json.dumps({"query": query, "query_lang": hits.query_lang,

@@ -14,7 +14,7 @@ from rich.table import Table
 from index import IndexSettings, load_index_settings
 
 if TYPE_CHECKING:
-    from index import Embedder, EvalReport, SearchParams, SearchResults
+    from index import Embedder, EvalReport, SearchParams
 
 qdrant_app = typer.Typer(no_args_is_help=True,
                          help="The Qdrant backend: create the collections, show what they hold.")
@@ -67,14 +67,6 @@ def status() -> None:
                   f"{passages} passages", highlight=False, soft_wrap=True)
     finally:
         store.close()
-
-
-def search(settings: IndexSettings, query: str, k: int, lang: str | None, mode: str
-           ) -> SearchResults:
-    from index import QdrantOpener
-
-    with QdrantOpener(settings).index() as index:
-        return index.search(query, k=k, lang=lang, mode=mode)  # type: ignore[arg-type]
 
 
 def eval_table(embedded: EvalReport, qdrant: EvalReport, json_out: Path | None) -> None:

@@ -16,7 +16,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index import DataDirError, DocumentError, EmptyInput, IndexMismatch, ModelError, QiaoError
+from index import (
+    BackendUnavailable,
+    DataDirError,
+    DocumentError,
+    EmptyInput,
+    IndexMismatch,
+    ModelError,
+    QiaoError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +46,15 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
+BACKEND_RETRY_AFTER = "5"  # seconds
+
 # Most specific first: the first matching class decides.
 _DOMAIN: tuple[tuple[type[QiaoError], int, str], ...] = (
     (EmptyInput, 400, "empty_input"),
     (DocumentError, 422, "invalid_document"),
     (IndexMismatch, 409, "index_mismatch"),
     (DataDirError, 503, "index_unavailable"),
+    (BackendUnavailable, 503, "backend_unavailable"),
     (ModelError, 503, "model_unavailable"),
     (QiaoError, 400, "bad_request"),
 )
@@ -74,7 +85,9 @@ def api_error_of(exc: QiaoError) -> ApiError:
     """The HTTP form of a library error."""
     for cls, status, code in _DOMAIN:
         if isinstance(exc, cls):
-            return ApiError(status, code, str(exc))
+            # A backend that is down or busy may be back soon: say when to retry.
+            headers = {"Retry-After": BACKEND_RETRY_AFTER} if cls is BackendUnavailable else None
+            return ApiError(status, code, str(exc), headers)
     raise AssertionError("unreachable: QiaoError is the last entry")
 
 
@@ -101,7 +114,7 @@ async def _on_qiao_error(request: Request, exc: Exception) -> JSONResponse:
     error = api_error_of(exc)
     if error.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc)
-    return error_response(error.status, error.code, error.message)
+    return error_response(error.status, error.code, error.message, error.headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

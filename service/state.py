@@ -21,7 +21,15 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from index import Document, Embedder, IndexSettings, QiaoError, Retriever, UpsertReport
+from index import (
+    Document,
+    Embedder,
+    IndexSettings,
+    QiaoError,
+    Retriever,
+    UpsertReport,
+    open_index,
+)
 from service.errors import ApiError
 from service.jobs import IngestJobs, JobHook, QueueUnavailable
 from service.settings import ServiceSettings
@@ -121,7 +129,7 @@ class ServiceState:
 
             self._embedder = load_embedder(index_settings)
         # With the embedder given up front, open() refuses an index built by another model.
-        retriever = Retriever.open(settings=index_settings, embedder=self._embedder)
+        retriever = open_index(index_settings, embedder=self._embedder)
         self._embedder.embed_queries([_WARM_UP])
         retriever.analyzer.terms_batch([_WARM_UP])
         return retriever

@@ -144,9 +144,13 @@ def document_payload(p: PreparedDocument) -> dict[str, Any]:
         "counterparts": p.counterparts.tolist(),
         "counterpart_doc": p.counterpart_doc,
         "sentence_counterparts": p.sentence_counterparts.tolist(),
+        # Metadata at the top level, for listings that must not read every text.
+        "doc_id": p.doc_id,
         "release_id": p.document.release_id,
         "lang": p.document.lang,
-        "doc_id": p.doc_id,
+        "title": p.document.title,
+        "date": p.document.date,
+        "url": p.document.url,
     }
 
 
@@ -202,8 +206,10 @@ class QdrantStore:
         """A client for `target` (nothing is created: see `init`)."""
         try:
             if target.url is not None:
+                # No version check here: it would contact the server when a service starts,
+                # which must not depend on Qdrant being up (requests fail with a 503 instead).
                 client = QdrantClient(url=target.url, api_key=target.api_key,
-                                      timeout=int(target.timeout))
+                                      timeout=int(target.timeout), check_compatibility=False)
             elif target.path in (None, ":memory:"):
                 client = QdrantClient(location=":memory:")
             else:

@@ -1,0 +1,151 @@
+"""`IndexView` over Qdrant: what a reader (the API, MCP) asks, answered from the collections.
+
+Searches go through `QdrantIndex`; documents, passages, releases and the summary are read from
+the documents collection's payloads (metadata fields only, except for the documents shown).
+Reads that need a whole release or a document's counterparts build a throwaway in-memory
+snapshot of those documents and ask the embedded view's own code. Unlike the embedded view, a
+Qdrant view is not one frozen state: a write that lands between two reads of one request is
+seen by the second.
+
+Not available yet on Qdrant (a one-line error): translation lookup and nearest-vector reads.
+Listing releases, the summary and paging through documents read every document's metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from collections.abc import Sequence
+from typing import Any
+
+from index.backends.qdrant_index import QdrantIndex
+from index.codec import document_from_record
+from index.embed import Matrix
+from index.errors import EmptyInput, QiaoError
+from index.records import LANGS, Counterpart, Document, Lang, Passage, SearchResults
+from index.search.lookup import Translation
+from index.search.queries import QueryEncoder
+from index.search.rank import Filters, Mode, SearchParams
+from index.store.snapshot import Snapshot
+from index.view import MAX_K, SUMMARY_NEWEST, IndexSummary, IndexView, Release, dated_within
+
+_META = ["doc_id", "release_id", "lang", "date", "title", "url"]
+_EXACT = 1 << 62
+
+
+class QdrantView(IndexView):
+    """An `IndexView` whose reads go to Qdrant (see the module docstring)."""
+
+    def __init__(self, index: QdrantIndex, queries: QueryEncoder, params: SearchParams) -> None:
+        super().__init__(Snapshot.empty(index.info), queries, params, "qdrant")
+        self.index = index
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search_batch(
+        self, queries: Sequence[str], k: int = 10, lang: str | None = None,
+        mode: Mode = "hybrid", filters: Filters | None = None, counterpart: bool = True,
+    ) -> list[SearchResults]:
+        if not 1 <= k <= MAX_K:
+            raise QiaoError(f"k must be between 1 and {MAX_K}, got {k}")
+        if not queries or any(not q.strip() for q in queries):
+            raise EmptyInput("the query is empty: type some words to search for")
+        return self.index.search_batch(queries, k, lang, mode, filters, counterpart)
+
+    def lookup(self, text: str, lang: str | None = None) -> Translation | None:
+        raise QiaoError("translation lookup is not available on the Qdrant backend yet: "
+                        "search with lang set to the other language instead")
+
+    def nearest(self, vectors: Matrix, k: int = 10, exact: bool = False) -> list[list[str]]:
+        raise QiaoError("nearest-vector reads are not available on the Qdrant backend")
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def document(self, doc_id: str) -> Document | None:
+        return self.index.document(doc_id)
+
+    def passages(self, doc_id: str) -> list[Passage]:
+        payload = self.index.store.document_payloads([doc_id]).get(doc_id)
+        if payload is None:
+            return []
+        text = payload["record"]["text"]
+        return [Passage(doc_id, i, int(s), int(e), text[s:e])
+                for i, (s, e) in enumerate(payload["spans"])]
+
+    def counterparts(self, doc_id: str) -> list[Counterpart | None]:
+        prepared = self.index.store.prepared([doc_id])
+        if doc_id not in prepared:
+            return []
+        other = prepared[doc_id].counterpart_doc
+        if other:
+            prepared.update(self.index.store.prepared([other]))
+        snapshot = Snapshot.from_prepared(list(prepared.values()), self.index.info, _EXACT)
+        return IndexView(snapshot, self._queries, self._params, None).counterparts(doc_id)
+
+    def _metadata(self, lang: Lang | None = None, release_id: str | None = None
+                  ) -> list[dict[str, Any]]:
+        found = [p for p in self.index.store.document_list(_META)
+                 if (lang is None or p.get("lang") == lang)
+                 and (release_id is None or p.get("release_id") == release_id)]
+        return sorted(found, key=lambda p: str(p["doc_id"]))
+
+    def document_page(
+        self, lang: Lang | None = None, release_id: str | None = None, offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[Document]]:
+        """Documents by doc_id (Qdrant keeps no ingest order)."""
+        found = self._metadata(lang, release_id)
+        page = found[offset:] if limit is None else found[offset:offset + limit]
+        payloads = self.index.store.document_payloads(str(p["doc_id"]) for p in page)
+        docs = [document_from_record(payloads[str(p["doc_id"])]["record"])
+                for p in page if str(p["doc_id"]) in payloads]
+        return len(found), docs
+
+    # -- releases ----------------------------------------------------------------------------
+
+    def release(self, release_id: str) -> Release | None:
+        docs = self.document_page(release_id=release_id)[1]
+        if not docs:
+            return None
+        docs = sorted(docs, key=lambda d: (d.lang, d.doc_id))
+        return Release(release_id, next((d.date for d in docs if d.date), None), tuple(docs))
+
+    def release_date(self, release_id: str) -> str | None:
+        found = sorted(self._metadata(release_id=release_id),
+                       key=lambda p: (LANGS.index(p["lang"]), str(p["doc_id"])))
+        return next((str(p["date"]) for p in found if p.get("date")), None)
+
+    def release_ids(self, date_from: dt.date | None = None, date_to: dt.date | None = None,
+                    query: str | None = None) -> list[str]:
+        dates: dict[str, str | None] = {}
+        for p in sorted(self._metadata(), key=lambda p: (LANGS.index(p["lang"]),
+                                                         str(p["doc_id"]))):
+            release = str(p["release_id"])
+            if dates.get(release) is None:
+                dates[release] = p.get("date") or None
+        if query:
+            hits = self.search(query, MAX_K, filters=Filters(date_from=date_from, date_to=date_to))
+            order = list(dict.fromkeys(hit.release_id for hit in hits))
+        else:
+            order = sorted(dates, key=lambda r: (dates[r] or "", r), reverse=True)
+        return [r for r in order if r in dates and dated_within(dates[r], date_from, date_to)]
+
+    def summary(self) -> IndexSummary:
+        found = self._metadata()
+        languages: dict[str, int] = {}
+        for p in found:
+            languages[p["lang"]] = languages.get(p["lang"], 0) + 1
+        dates = [str(p["date"]) for p in found if p.get("date")]
+        newest = heapq.nlargest(SUMMARY_NEWEST, found, key=lambda p: p.get("date") or "")
+        docs = tuple(Document(str(p["doc_id"]), str(p["release_id"]), p["lang"], p["title"], "",
+                              p.get("date"), p.get("url")) for p in newest)
+        _, passages = self.index.store.count()
+        releases = len({p["release_id"] for p in found})
+        return IndexSummary(len(found), passages, releases, languages,
+                            min(dates) if dates else None, max(dates) if dates else None, docs)
+
+    def stats(self) -> dict[str, int]:
+        documents, passages = self.index.store.count()
+        releases = len({p["release_id"] for p in self.index.store.document_list(["release_id"])})
+        return {"documents": documents, "passages": passages, "releases": releases}
+
