@@ -32,6 +32,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -184,6 +185,7 @@ class QdrantTarget:
     api_key: str | None = None
     path: str | None = None
     timeout: float = 10.0
+    edge: bool = False  # `path` holds qdrant-edge shards (Qdrant's engine in-process)
 
     def describe(self) -> str:
         return self.url or self.path or ":memory:"
@@ -192,7 +194,7 @@ class QdrantTarget:
 class QdrantStore:
     """Qiao's passages and documents in a Qdrant collection pair (see the module docstring)."""
 
-    def __init__(self, client: QdrantClient, collection: str, dim: int,
+    def __init__(self, client: Any, collection: str, dim: int,
                  where: str = "qdrant") -> None:
         self.client = client
         self.collection = collection
@@ -205,7 +207,11 @@ class QdrantStore:
     def connect(cls, target: QdrantTarget, dim: int) -> QdrantStore:
         """A client for `target` (nothing is created: see `init`)."""
         try:
-            if target.url is not None:
+            if target.edge and target.path not in (None, ":memory:"):
+                from index.backends.qdrant_edge import EdgeClient
+
+                client: Any = EdgeClient(Path(str(target.path)))
+            elif target.url is not None:
                 # No version check here: it would contact the server when a service starts,
                 # which must not depend on Qdrant being up (requests fail with a 503 instead).
                 client = QdrantClient(url=target.url, api_key=target.api_key,

@@ -1,6 +1,7 @@
 """One contract, every backend: the same documents searched through the embedded index and
-through Qdrant (qdrant-client's local mode here; a real server when QIAO_TEST_QDRANT_URL is
-set) give the same hits, answer sentences and counterparts."""
+through Qdrant (qdrant-client's local mode, and Qdrant's own shard engine in-process through
+qdrant-edge; a real server too when QIAO_TEST_QDRANT_URL is set) give the same hits, answer
+sentences and counterparts."""
 
 from __future__ import annotations
 
@@ -32,14 +33,14 @@ QUERIES = [
     "谁组织了清理活动？",
 ]
 SERVER = os.environ.get("QIAO_TEST_QDRANT_URL")
-TARGETS = ["local", pytest.param("server", marks=pytest.mark.skipif(
+TARGETS = ["local", "edge", pytest.param("server", marks=pytest.mark.skipif(
     SERVER is None, reason="set QIAO_TEST_QDRANT_URL to run the contract against a server"))]
 
 
 def qdrant_index(target: str, tmp_path: Path, embedder: FakeEmbedder, analyzer: Analyzer,
                  name: str) -> QdrantIndex:
     where = (QdrantTarget(name, url=SERVER) if target == "server"
-             else QdrantTarget(name, path=str(tmp_path / "qdrant")))
+             else QdrantTarget(name, path=str(tmp_path / "qdrant"), edge=target == "edge"))
     store = QdrantStore.connect(where, embedder.dim)
     if target == "server" and store.exists():
         store.client.delete_collection(store.collection)
