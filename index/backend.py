@@ -43,7 +43,7 @@ def qdrant_target(settings: IndexSettings) -> QdrantTarget:
                             api_key=settings.qdrant_api_key, timeout=settings.qdrant_timeout)
     path = settings.qdrant_path or settings.data_dir / "qdrant"
     return QdrantTarget(settings.qdrant_collection, path=str(path),
-                        timeout=settings.qdrant_timeout)
+                        timeout=settings.qdrant_timeout, edge=settings.qdrant_edge)
 
 
 def _model_dim(settings: IndexSettings) -> int:

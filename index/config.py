@@ -69,6 +69,9 @@ class IndexSettings(BaseSettings):
     qdrant_api_key: str | None = None
     qdrant_collection: str = Field(default="qiao", pattern=r"^[A-Za-z0-9_-]{1,200}$")
     qdrant_path: Path | None = None
+    # With qdrant_path: Qdrant's own shard engine in-process (qdrant-edge) instead of
+    # qdrant-client's local mode (pure Python, one process at a time).
+    qdrant_edge: bool = False
     qdrant_timeout: float = Field(default=10.0, gt=0)
 
 

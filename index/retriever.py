@@ -12,7 +12,7 @@ from pathlib import Path
 from index.config import ChunkPlan, IndexSettings
 from index.embed import Embedder
 from index.indexes.analyze import Analyzer
-from index.ingest.prepare import Progress, prepare_segments, screen_documents
+from index.ingest.prepare import Progress, prepare_segments, screen_documents, with_terms
 from index.ingest.problems import Problem
 from index.records import Counterpart, Document, Passage, PreparedDocument, SearchResults
 from index.search.queries import QueryEncoder
@@ -208,6 +208,14 @@ class Retriever:
     ) -> list[SearchResults]:
         """`IndexView.search_batch` on the current view."""
         return self.view().search_batch(queries, k, lang, mode, filters, counterpart)
+
+    def export_prepared(self) -> Iterator[PreparedDocument]:
+        """Every committed document as prepared (vectors, links, and terms analysed again from
+        the text: segments keep postings, not term lists), in ingest order: to copy the index
+        into another backend without embedding again."""
+        snapshot = self._current()
+        for key in list(snapshot.doc_index.values()):
+            yield with_terms(snapshot.prepared(key), self.analyzer)
 
     # -- writes ------------------------------------------------------------------------------
 

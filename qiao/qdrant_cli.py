@@ -109,7 +109,7 @@ def eval_xquad_qdrant(xquad_dir: Path, embedder: Embedder, settings: IndexSettin
             if settings.qdrant_url:
                 return QdrantTarget(name, url=settings.qdrant_url,
                                     api_key=settings.qdrant_api_key)
-            return QdrantTarget(name, path=f"{folder}/{index}")
+            return QdrantTarget(name, path=f"{folder}/{index}", edge=settings.qdrant_edge)
 
         qdrant = run_qdrant(bench, params, target, log)
     eval_table(embedded, qdrant, json_out)

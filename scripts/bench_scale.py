@@ -343,6 +343,9 @@ def main() -> None:
     parser.add_argument("--measure-search", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--backend", choices=["embedded", "qdrant"], default="embedded",
+                        help="qdrant: only compare search through a qdrant-edge copy of the "
+                        "archive with the embedded index (scripts/scale_qdrant.py)")
     args = parser.parse_args()
     if args.measure_search:
         print(json.dumps(search(args.measure_search, questions(args.shared, args.searches))))
@@ -370,15 +373,21 @@ def main() -> None:
                "segments": len(retriever.manifest.segments) if retriever.manifest else 0}
     print(f"built: {stats}", file=sys.stderr)
     queries = questions(args.shared, args.searches)
-    phases: list[Callable[[], dict[str, float]]] = [
-        lambda: open_seconds(data_dir),
-        lambda: writes(retriever, base, args.writes, args.seed),
-        lambda: forced_merge(retriever),
-        lambda: search_in_new_process(data_dir, args.shared, args.searches),
-        lambda: disk(data_dir, retriever.stats()["passages"]),
-        lambda: recall(retriever, embedder, queries[:500]),
-    ]
-    if args.http_seconds > 0:
+    if args.backend == "qdrant":
+        from scale_qdrant import compare_search
+
+        phases: list[Callable[[], dict[str, float]]] = [
+            lambda: compare_search(data_dir, embedder, queries)]
+    else:
+        phases = [
+            lambda: open_seconds(data_dir),
+            lambda: writes(retriever, base, args.writes, args.seed),
+            lambda: forced_merge(retriever),
+            lambda: search_in_new_process(data_dir, args.shared, args.searches),
+            lambda: disk(data_dir, retriever.stats()["passages"]),
+            lambda: recall(retriever, embedder, queries[:500]),
+        ]
+    if args.http_seconds > 0 and args.backend == "embedded":
         phases.append(lambda: http(data_dir, queries, args.http_seconds, args.clients,
                                    args.http_rate))
     for phase in phases:

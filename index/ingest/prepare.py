@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -249,3 +250,12 @@ def prepare_segments(
         row += n
         srow += s
     return segments
+
+
+def with_terms(doc: PreparedDocument, analyzer: Analyzer) -> PreparedDocument:
+    """`doc` with its passage and sentence terms analysed from its text, as ingest does."""
+    text = doc.document.text
+    terms = analyzer.terms_batch([text[s:e] for s, e in doc.spans.tolist()])
+    sentence_terms = analyzer.terms_batch([text[s:e] for _, s, e in doc.sentence_spans.tolist()])
+    return replace(doc, terms=tuple(tuple(t) for t in terms),
+                   sentence_terms=tuple(tuple(t) for t in sentence_terms))

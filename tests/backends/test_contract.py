@@ -128,3 +128,18 @@ def test_replacing_and_deleting_leave_no_stale_passage(
     assert qdrant.document(longest.doc_id) is None
     assert all(p["doc_id"] != longest.doc_id
                for _, p in qdrant.store.passage_payloads(["doc_id"]))
+
+
+def test_an_embedded_index_exported_into_qdrant_searches_the_same(
+    tmp_path: Path, fake_embedder: FakeEmbedder, analyzer: Analyzer, tiny_docs: list[Document],
+) -> None:
+    embedded = Retriever.open(settings=IndexSettings(data_dir=tmp_path / "data"),
+                              embedder=fake_embedder, analyzer=analyzer)
+    embedded.upsert(tiny_docs)
+    qdrant = qdrant_index("edge", tmp_path, fake_embedder, analyzer, "copy")
+    try:
+        qdrant.store.write(list(embedded.export_prepared()))  # no embedding
+        for query in QUERIES:
+            assert shown(qdrant.search(query, k=5)) == shown(embedded.search(query, k=5))
+    finally:
+        qdrant.store.close()
