@@ -55,7 +55,8 @@ def _model_dim(settings: IndexSettings) -> int:
 def init_qdrant(settings: IndexSettings, dim: int | None = None) -> tuple[QdrantStore, bool]:
     """Create the collections if missing; (store, created). The caller closes the store."""
     store = connect(settings, dim if dim is not None else _model_dim(settings))
-    return store, store.init()
+    return store, store.init(settings.qdrant_shards, settings.qdrant_replication,
+                             settings.qdrant_write_consistency)
 
 
 def connect(settings: IndexSettings, dim: int, wait: float = 0.0) -> QdrantStore:

@@ -73,6 +73,10 @@ class IndexSettings(BaseSettings):
     # qdrant-client's local mode (pure Python, one process at a time).
     qdrant_edge: bool = False
     qdrant_timeout: float = Field(default=10.0, gt=0)
+    # A cluster's collection layout, set once by `qiao qdrant init` (a single node: 1, 1, 1).
+    qdrant_shards: int = Field(default=1, ge=1)
+    qdrant_replication: int = Field(default=1, ge=1)
+    qdrant_write_consistency: int = Field(default=1, ge=1)
 
 
 @dataclass(frozen=True, slots=True)

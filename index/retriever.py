@@ -104,6 +104,10 @@ class Retriever:
             retriever.reload()
         return retriever
 
+    def close(self) -> None:
+        """Release what the index holds open (nothing for the embedded index: its files are
+        memory-mapped read-only; a Qdrant folder is locked while open)."""
+
     # -- state -------------------------------------------------------------------------------
 
     @property

@@ -37,6 +37,8 @@ out = Console()
 err = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., None])
+# Indexes a command opened, closed when it ends (a Qdrant folder stays locked while open).
+_OPENED: list[Retriever] = []
 
 
 def friendly(command: F) -> F:
@@ -49,6 +51,9 @@ def friendly(command: F) -> F:
         except QiaoError as exc:
             err.print(f"error: {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        finally:
+            while _OPENED:
+                _OPENED.pop().close()
 
     return cast(F, wrapper)
 
@@ -72,7 +77,9 @@ def _open_index(data_dir: Path | None) -> Retriever:
 
     settings = _settings(data_dir)
     if settings.backend == "qdrant":
-        return open_index(settings)
+        opened = open_index(settings)
+        _OPENED.append(opened)
+        return opened
     if not has_index(settings.data_dir):
         where = "does not exist" if not settings.data_dir.exists() else "holds no index"
         raise DataDirError(
@@ -241,7 +248,9 @@ def delete(
     """Remove documents and all their passages."""
     from index import open_index
 
-    removed = open_index(_settings(data_dir)).delete(doc_ids)
+    retriever = open_index(_settings(data_dir))
+    _OPENED.append(retriever)
+    removed = retriever.delete(doc_ids)
     missing = [d for d in doc_ids if d not in removed]
     out.print(f"{len(removed)} deleted")
     if missing:

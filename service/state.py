@@ -88,6 +88,8 @@ class ServiceState:
         self.writes.stop()
         if self.jobs is not None:
             self.jobs.close()
+        if self.retriever is not None:
+            self.retriever.close()
 
     def _load(self) -> None:
         index_settings = self.settings.index_settings()

@@ -55,6 +55,9 @@ WRITE_BATCH = 128
 _PASSAGE_FIELDS = ["doc_id", "release_id", "lang", "date", "ordinal", "counterpart_doc",
                    "counterpart"]
 _MAX_ID = (1 << 63) - 1
+# Writes go through each shard's leader in order: a replace (upsert, then drop what is left of
+# the old version, then the commit mark) is seen in that order on every replica.
+_STRONG = models.WriteOrdering.STRONG
 _UNREACHABLE = (ResponseHandlingException, UnexpectedResponse, ConnectionError, TimeoutError,
                 OSError)
 
@@ -243,10 +246,16 @@ class QdrantStore:
         return bool(self._call("collection_exists", self.client.collection_exists,
                                self.collection))
 
-    def init(self) -> bool:
-        """Create the two collections and their payload indexes if missing. True when created."""
+    def init(self, shards: int = 1, replication: int = 1, write_consistency: int = 1) -> bool:
+        """Create the two collections and their payload indexes if missing (on a cluster: with
+        `shards` shards, each held by `replication` nodes, a write acknowledged by
+        `write_consistency` of them). True when created."""
         if self.exists():
             return False
+        layout: dict[str, int] = {}
+        if self.where.startswith(("http://", "https://")):
+            layout = {"shard_number": shards, "replication_factor": replication,
+                      "write_consistency_factor": write_consistency}
         dense = models.VectorParams(size=self.dim, distance=models.Distance.DOT)
         sentences = models.VectorParams(
             size=self.dim, distance=models.Distance.DOT,
@@ -256,9 +265,10 @@ class QdrantStore:
         self._call("create_collection", self.client.create_collection, self.collection,
                    vectors_config={"dense": dense, "sentences": sentences},
                    sparse_vectors_config={
-                       "lexical": models.SparseVectorParams(modifier=models.Modifier.IDF)})
+                       "lexical": models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                   **layout)
         self._call("create_collection", self.client.create_collection, self.documents,
-                   vectors_config={})
+                   vectors_config={}, **layout)
         with warnings.catch_warnings():
             # Local mode says payload indexes do nothing there (it scans); a server uses them.
             warnings.filterwarnings("ignore", message="Payload indexes have no effect")
@@ -311,7 +321,7 @@ class QdrantStore:
             points = list(self._passage_points(doc, avg))
             for start in range(0, len(points), WRITE_BATCH):
                 self._call("upsert", self.client.upsert, self.collection,
-                           points[start:start + WRITE_BATCH], wait=True)
+                           points[start:start + WRITE_BATCH], wait=True, ordering=_STRONG)
             stale = models.Filter(
                 must=[models.FieldCondition(key="doc_id", match=models.MatchValue(
                     value=doc.doc_id))],
@@ -319,9 +329,10 @@ class QdrantStore:
                     value=doc.content_hash))],
             )
             self._call("delete", self.client.delete, self.collection,
-                       models.FilterSelector(filter=stale), wait=True)
+                       models.FilterSelector(filter=stale), wait=True, ordering=_STRONG)
             self._call("upsert", self.client.upsert, self.documents, [models.PointStruct(
-                id=point_id(doc.doc_id), vector={}, payload=document_payload(doc))], wait=True)
+                id=point_id(doc.doc_id), vector={}, payload=document_payload(doc))], wait=True,
+                ordering=_STRONG)
 
     def _passage_points(self, doc: PreparedDocument, avg: float) -> Iterator[models.PointStruct]:
         d = doc.document

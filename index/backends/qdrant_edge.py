@@ -100,7 +100,7 @@ class EdgeClient:
 
     def create_collection(self, name: str, vectors_config: dict[str, models.VectorParams],
                           sparse_vectors_config: dict[str, models.SparseVectorParams]
-                          | None = None) -> None:
+                          | None = None, **_: Any) -> None:
         vectors = {}
         for key, params in vectors_config.items():
             multi = (edge.MultiVectorConfig(edge.MultiVectorComparator.MaxSim)
@@ -131,7 +131,7 @@ class EdgeClient:
         self._shard(collection).update(edge.UpdateOperation.create_field_index(field, kind))
 
     def upsert(self, collection: str, points: list[models.PointStruct],
-               wait: bool = True) -> None:
+               wait: bool = True, **_: Any) -> None:
         converted = []
         for p in points:
             vector = p.vector if isinstance(p.vector, dict) else {}
@@ -139,7 +139,7 @@ class EdgeClient:
                                         payload=p.payload))
         self._shard(collection).update(edge.UpdateOperation.upsert_points(converted))
 
-    def delete(self, collection: str, selector: Any, wait: bool = True) -> None:
+    def delete(self, collection: str, selector: Any, wait: bool = True, **_: Any) -> None:
         shard = self._shard(collection)
         if isinstance(selector, models.PointIdsList):
             shard.update(edge.UpdateOperation.delete_points(list(selector.points)))

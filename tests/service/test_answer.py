@@ -268,7 +268,7 @@ def _calibrated_for_the_fake(monkeypatch: pytest.MonkeyPatch, threshold: float) 
     from index.search.answerable import AnswerableModel
 
     model = AnswerableModel((0.0,) * 6, threshold, threshold, "fake-hash-64")
-    monkeypatch.setattr("index.view.default_answerable_model", lambda: model)
+    monkeypatch.setattr("index.search.hits.default_answerable_model", lambda: model)
 
 
 def test_unanswerable_question_gets_no_answer_and_no_llm_call(

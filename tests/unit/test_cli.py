@@ -283,3 +283,34 @@ def test_a_document_over_the_passage_limit_is_refused_in_one_line_and_the_rest_i
     monkeypatch.setenv("QIAO_MAX_DOCUMENT_PASSAGES", "500")
     code, output = run("ingest", str(docs), "--data-dir", str(data))
     assert code == 0 and "1 added, 0 replaced, 1 unchanged" in output
+
+
+def test_the_commands_work_on_the_qdrant_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.backend
+
+    monkeypatch.setattr(index.backend, "_model_dim", lambda settings: FakeEmbedder().dim)
+    monkeypatch.setenv("QIAO_BACKEND", "qdrant")
+    data = str(tmp_path / "data")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ferry.en.txt").write_text("The harbour ferry now runs every ten minutes.\n")
+    (docs / "ferry.zh.txt").write_text("港口渡轮现在每十分钟一班。\n")
+    code, output = run("ingest", str(docs), "--data-dir", data)
+    assert code == 1 and "qiao qdrant init" in output  # no collection yet: says how
+    monkeypatch.setenv("QIAO_DATA_DIR", data)
+    code, output = run("qdrant", "init")
+    assert code == 0 and "created" in output
+    code, output = run("ingest", str(docs))
+    assert code == 0 and "2 added" in output and "Qdrant qiao" in output
+    code, output = run("search", "ferry minutes", "--json")
+    found = json.loads(output)
+    assert found["results"][0]["doc_id"] == "ferry.en"
+    assert found["results"][0]["counterpart"]["doc_id"] == "ferry.zh"
+    code, output = run("verify")
+    assert code == 0 and "2 documents" in output
+    code, output = run("delete", "ferry.zh")
+    assert code == 0 and "1 deleted" in output
+    code, output = run("qdrant", "status")
+    assert code == 0 and "1 documents" in output
