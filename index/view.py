@@ -11,7 +11,7 @@ import datetime as dt
 import heapq
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,15 +167,19 @@ class IndexView:
         if target == source:
             raise QiaoError(f"the text is already in {source}: ask for a translation into the "
                             f"other language (lang={LANGS[1 - LANGS.index(source)]})")
-        snapshot = self._snapshot
-        if snapshot.n_rows == 0:
-            return None
         spans = sentence_spans(text)[:MAX_LOOKUP_SENTENCES]
         sentences = [text[a:b] for a, b in spans] or [text.strip()]
         embedded = [text] + (sentences if len(sentences) > 1 else [])
-        vectors = self._queries.vectors(embedded)
-        terms = self._queries.terms([text])[0]
-        return lookup_rows(snapshot, text, sentences, vectors, terms, source, target,
+        return self._translate(text, sentences, lambda: self._queries.vectors(embedded),
+                               self._queries.terms([text])[0], source, target)
+
+    def _translate(self, text: str, sentences: Sequence[str], vectors: Callable[[], Matrix],
+                   terms: Sequence[str], source: Lang, target: Lang) -> Translation | None:
+        """`lookup` once the text is split and analysed (`vectors` embeds it when needed)."""
+        snapshot = self._snapshot
+        if snapshot.n_rows == 0:
+            return None
+        return lookup_rows(snapshot, text, sentences, vectors(), terms, source, target,
                            self._params)
 
     def nearest(self, vectors: Matrix, k: int = 10, exact: bool = False) -> list[list[str]]:

@@ -7,15 +7,16 @@ snapshot of those documents and ask the embedded view's own code. Unlike the emb
 Qdrant view is not one frozen state: a write that lands between two reads of one request is
 seen by the second.
 
-Not available yet on Qdrant (a one-line error): translation lookup and nearest-vector reads.
-Listing releases, the summary and paging through documents read every document's metadata.
+Translation lookup runs the embedded lookup over the documents Qdrant's searches bring up.
+Not available on Qdrant (a one-line error): nearest-vector reads. Listing releases, the
+summary and paging through documents read every document's metadata.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from index.backends.qdrant_index import QdrantIndex
@@ -23,9 +24,9 @@ from index.codec import document_from_record
 from index.embed import Matrix
 from index.errors import EmptyInput, QiaoError
 from index.records import LANGS, Counterpart, Document, Lang, Passage, SearchResults
-from index.search.lookup import Translation
+from index.search.lookup import SEARCH_PASSAGES, SOURCE_PASSAGES, Translation, lookup_rows
 from index.search.queries import QueryEncoder
-from index.search.rank import Filters, Mode, SearchParams
+from index.search.rank import Filters, Mode, SearchParams, search_rows
 from index.store.snapshot import Snapshot
 from index.view import MAX_K, SUMMARY_NEWEST, IndexSummary, IndexView, Release, dated_within
 
@@ -52,9 +53,24 @@ class QdrantView(IndexView):
             raise EmptyInput("the query is empty: type some words to search for")
         return self.index.search_batch(queries, k, lang, mode, filters, counterpart)
 
-    def lookup(self, text: str, lang: str | None = None) -> Translation | None:
-        raise QiaoError("translation lookup is not available on the Qdrant backend yet: "
-                        "search with lang set to the other language instead")
+    def _translate(self, text: str, sentences: Sequence[str], vectors: Callable[[], Matrix],
+                   terms: Sequence[str], source: Lang, target: Lang) -> Translation | None:
+        """The embedded lookup over the documents that Qdrant's searches for the text bring
+        up (its own language, and the target's), with their other language versions."""
+        embedded = vectors()
+        found = self.index.store.source()
+        rows = [row for k, lang in ((SOURCE_PASSAGES, source), (SEARCH_PASSAGES, target))
+                for row, _ in search_rows(found, embedded[:1], [terms], [source], k, lang,
+                                          "hybrid", Filters(), self._params)[0]]
+        owners = [found.passage_of(row) for row in rows]
+        prepared = self.index.store.prepared({o[0] for o in owners if o is not None})
+        others = {p.counterpart_doc for p in prepared.values() if p.counterpart_doc}
+        prepared.update(self.index.store.prepared(others - set(prepared)))
+        if not prepared:
+            return None
+        snapshot = Snapshot.from_prepared(list(prepared.values()), self.index.info, _EXACT)
+        return lookup_rows(snapshot, text, sentences, embedded, terms, source, target,
+                           self._params)
 
     def nearest(self, vectors: Matrix, k: int = 10, exact: bool = False) -> list[list[str]]:
         raise QiaoError("nearest-vector reads are not available on the Qdrant backend")

@@ -143,3 +143,22 @@ def test_an_embedded_index_exported_into_qdrant_searches_the_same(
             assert shown(qdrant.search(query, k=5)) == shown(embedded.search(query, k=5))
     finally:
         qdrant.store.close()
+
+
+def test_lookup_finds_the_same_translation(pair: tuple[Retriever, QdrantIndex],
+                                           tiny_docs: list[Document]) -> None:
+    from index.backends.qdrant_view import QdrantView
+    from index.ingest.sentences import sentence_spans
+
+    embedded, qdrant = pair
+    view = QdrantView(qdrant, qdrant._queries, SearchParams())
+    texts = ["The metro line was delayed by rain and nobody knows why."]
+    for doc in tiny_docs:
+        (a, b), *_ = sentence_spans(doc.text)[1:] or sentence_spans(doc.text)
+        texts.append(doc.text[a:b])
+    found = 0
+    for text in texts:
+        want = embedded.view().lookup(text)
+        assert view.lookup(text) == want, text
+        found += want is not None and want.method == "alignment"
+    assert found >= 2  # most texts are in the archive: found through the alignment

@@ -91,3 +91,26 @@ def test_the_embedded_retriever_is_the_default(tmp_path: Path) -> None:
     from index.config import IndexSettings
 
     assert type(open_index(IndexSettings(data_dir=tmp_path / "d"))) is Retriever
+
+
+def test_a_qdrant_that_never_answers_times_out_into_a_503(
+    tmp_path: Path, fake_embedder: FakeEmbedder, analyzer: Analyzer,
+) -> None:
+    import socket
+    import time
+
+    # A loopback port that accepts connections and never answers: a hung server.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    try:
+        with qdrant_client(tmp_path, fake_embedder, analyzer,
+                           qdrant_url=f"http://127.0.0.1:{port}", qdrant_timeout=1) as client:
+            started = time.monotonic()
+            response = client.post("/v1/search", json=QUERY)
+            assert time.monotonic() - started < 15
+            assert response.status_code == 503 and response.headers["retry-after"] == "5"
+            assert error_of(response)["code"] == "backend_unavailable"
+    finally:
+        silent.close()
