@@ -296,14 +296,17 @@ class IndexView:
         """Releases dated within [date_from, date_to] (both optional; undated ones only when
         neither is given), newest first; with `query`, the releases whose passages match it
         best come first (releases without a matching passage are left out)."""
-        snap = self._snapshot
-        dates = {r: self.release_date(r) for r in snap.release_index}
+        dates = self._release_dates()
         if query:
             hits = self.search(query, MAX_K, filters=Filters(date_from=date_from, date_to=date_to))
             order = list(dict.fromkeys(hit.release_id for hit in hits))
         else:
             order = sorted(dates, key=lambda r: (dates[r] or "", r), reverse=True)
         return [r for r in order if r in dates and dated_within(dates[r], date_from, date_to)]
+
+    def _release_dates(self) -> dict[str, str | None]:
+        """Every release's date (see `release_date`)."""
+        return {r: self.release_date(r) for r in self._snapshot.release_index}
 
     def summary(self) -> IndexSummary:
         """See `IndexSummary`; computed once per committed state, from metadata only."""

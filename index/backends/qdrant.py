@@ -26,7 +26,6 @@ Only this module imports qdrant_client.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import warnings
 from collections import Counter
@@ -45,6 +44,7 @@ from index.errors import BackendUnavailable, QiaoError
 from index.indexes.lexical import K1, B
 from index.records import PreparedDocument
 from index.search.source import Candidates, Mode, RankedList, Where
+from index.store.segment import date_ordinal
 
 DOCUMENTS_SUFFIX = "_documents"
 STATS_ID = 0  # the documents collection's statistics point (document ids are never 0)
@@ -94,15 +94,6 @@ def query_vector(terms: Sequence[str]) -> models.SparseVector:
     counts = Counter(term_index(t) for t in terms)
     indices = sorted(counts)
     return models.SparseVector(indices=indices, values=[float(counts[i]) for i in indices])
-
-
-def _date_ordinal(date: str | None) -> int:
-    if not date:
-        return -1
-    try:
-        return dt.date.fromisoformat(date).toordinal()
-    except ValueError:
-        return -1
 
 
 def payload_filter(where: Where) -> models.Filter | None:
@@ -350,7 +341,7 @@ class QdrantStore:
             yield models.PointStruct(id=passage_point_id(doc.doc_id, ordinal), vector=vector,
                                      payload={
                 "doc_id": doc.doc_id, "release_id": d.release_id, "lang": d.lang,
-                "date": _date_ordinal(d.date), "ordinal": ordinal,
+                "date": date_ordinal(d.date), "ordinal": ordinal,
                 "content_hash": doc.content_hash,
                 "counterpart_doc": doc.counterpart_doc,
                 "counterpart": [int(first), int(end), score],

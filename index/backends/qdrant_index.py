@@ -12,7 +12,7 @@ throwaway snapshot's.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -87,11 +87,7 @@ class QdrantIndex:
     ) -> list[SearchResults]:
         """Ranked point ids as SearchResults, composed over the hits' documents."""
         owners = {row: source.passage_of(row) for line in ranked for row, _ in line}
-        wanted = {doc_id for found in owners.values() if found for doc_id in [found[0]]}
-        prepared = self.store.prepared(wanted)
-        others = {p.counterpart_doc for p in prepared.values() if p.counterpart_doc}
-        prepared.update(self.store.prepared(others - set(prepared)))
-        snapshot = Snapshot.from_prepared(list(prepared.values()), self.info, _EXACT)
+        snapshot = self.snapshot_of({found[0] for found in owners.values() if found})
         local: dict[int, int] = {}
         for row, found in owners.items():
             if found is None:
@@ -102,6 +98,14 @@ class QdrantIndex:
         mapped = [[(local[row], score) for row, score in line if row in local] for line in ranked]
         return results_for(snapshot, mapped, queries, query_langs, terms, vectors, judge,
                            counterpart, idf=self.idf)
+
+    def snapshot_of(self, doc_ids: Iterable[str]) -> Snapshot:
+        """A throwaway in-memory snapshot of these documents and their other language
+        versions, for the embedded code that composes hits, counterparts and lookups."""
+        prepared = self.store.prepared(doc_ids)
+        others = {p.counterpart_doc for p in prepared.values() if p.counterpart_doc}
+        prepared.update(self.store.prepared(others - set(prepared)))
+        return Snapshot.from_prepared(list(prepared.values()), self.info, _EXACT)
 
     def idf(self, terms: Sequence[str]) -> Mapping[str, float]:
         """BM25's IDF of each term over the whole collection, read from Qdrant's own: a

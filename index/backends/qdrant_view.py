@@ -14,7 +14,6 @@ summary and paging through documents read every document's metadata.
 
 from __future__ import annotations
 
-import datetime as dt
 import heapq
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,10 +27,9 @@ from index.search.lookup import SEARCH_PASSAGES, SOURCE_PASSAGES, Translation, l
 from index.search.queries import QueryEncoder
 from index.search.rank import Filters, Mode, SearchParams, search_rows
 from index.store.snapshot import Snapshot
-from index.view import MAX_K, SUMMARY_NEWEST, IndexSummary, IndexView, Release, dated_within
+from index.view import MAX_K, SUMMARY_NEWEST, IndexSummary, IndexView, Release
 
 _META = ["doc_id", "release_id", "lang", "date", "title", "url"]
-_EXACT = 1 << 62
 
 
 class QdrantView(IndexView):
@@ -63,12 +61,9 @@ class QdrantView(IndexView):
                 for row, _ in search_rows(found, embedded[:1], [terms], [source], k, lang,
                                           "hybrid", Filters(), self._params)[0]]
         owners = [found.passage_of(row) for row in rows]
-        prepared = self.index.store.prepared({o[0] for o in owners if o is not None})
-        others = {p.counterpart_doc for p in prepared.values() if p.counterpart_doc}
-        prepared.update(self.index.store.prepared(others - set(prepared)))
-        if not prepared:
+        snapshot = self.index.snapshot_of({o[0] for o in owners if o is not None})
+        if snapshot.n_rows == 0:
             return None
-        snapshot = Snapshot.from_prepared(list(prepared.values()), self.index.info, _EXACT)
         return lookup_rows(snapshot, text, sentences, embedded, terms, source, target,
                            self._params)
 
@@ -89,13 +84,7 @@ class QdrantView(IndexView):
                 for i, (s, e) in enumerate(payload["spans"])]
 
     def counterparts(self, doc_id: str) -> list[Counterpart | None]:
-        prepared = self.index.store.prepared([doc_id])
-        if doc_id not in prepared:
-            return []
-        other = prepared[doc_id].counterpart_doc
-        if other:
-            prepared.update(self.index.store.prepared([other]))
-        snapshot = Snapshot.from_prepared(list(prepared.values()), self.index.info, _EXACT)
+        snapshot = self.index.snapshot_of([doc_id])
         return IndexView(snapshot, self._queries, self._params, None).counterparts(doc_id)
 
     def _metadata(self, lang: Lang | None = None, release_id: str | None = None
@@ -131,20 +120,14 @@ class QdrantView(IndexView):
                        key=lambda p: (LANGS.index(p["lang"]), str(p["doc_id"])))
         return next((str(p["date"]) for p in found if p.get("date")), None)
 
-    def release_ids(self, date_from: dt.date | None = None, date_to: dt.date | None = None,
-                    query: str | None = None) -> list[str]:
+    def _release_dates(self) -> dict[str, str | None]:
         dates: dict[str, str | None] = {}
         for p in sorted(self._metadata(), key=lambda p: (LANGS.index(p["lang"]),
                                                          str(p["doc_id"]))):
             release = str(p["release_id"])
             if dates.get(release) is None:
                 dates[release] = p.get("date") or None
-        if query:
-            hits = self.search(query, MAX_K, filters=Filters(date_from=date_from, date_to=date_to))
-            order = list(dict.fromkeys(hit.release_id for hit in hits))
-        else:
-            order = sorted(dates, key=lambda r: (dates[r] or "", r), reverse=True)
-        return [r for r in order if r in dates and dated_within(dates[r], date_from, date_to)]
+        return dates
 
     def summary(self) -> IndexSummary:
         found = self._metadata()

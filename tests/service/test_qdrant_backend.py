@@ -56,6 +56,23 @@ def test_search_and_documents_answer_as_on_the_embedded_index(
     mine, theirs = (c.get(f"/v1/documents/{doc_id}").json() for c in (local, embedded))
     assert mine == theirs
     assert local.get("/v1/documents/nope.en").status_code == 404
+    for path in ("/v1/releases/metro-line", "/v1/releases/library"):
+        assert local.get(path).json() == embedded.get(path).json()
+    mine, theirs = (c.get("/v1/summary").json() for c in (local, embedded))
+    newest = ("newest",)
+    assert {k: v for k, v in mine.items() if k not in newest} == \
+        {k: v for k, v in theirs.items() if k not in newest}
+    assert sorted(d["doc_id"] for d in mine["newest"]) == \
+        sorted(d["doc_id"] for d in theirs["newest"])
+    # Qdrant lists documents by doc_id (it keeps no ingest order): the same documents.
+    mine, theirs = (c.get("/v1/documents?lang=zh&limit=100").json() for c in (local, embedded))
+    assert mine["total"] == theirs["total"] == len([d for d in tiny_docs if d.lang == "zh"])
+    assert sorted(d["doc_id"] for d in mine["documents"]) == \
+        sorted(d["doc_id"] for d in theirs["documents"])
+    lookup = {"text": tiny_docs[0].text.split(".")[0] + "."}
+    mine, theirs = (c.post("/v1/lookup", json=lookup).json() for c in (local, embedded))
+    assert mine.pop("took_ms") >= 0 and theirs.pop("took_ms") >= 0
+    assert mine == theirs and mine["translation"]
 
 
 def test_an_unreachable_qdrant_is_a_503_with_retry_after_and_a_failed_job(
