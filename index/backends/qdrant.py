@@ -430,6 +430,9 @@ class QdrantStore:
             if int(p.id) != STATS_ID:
                 yield p.payload or {}
 
+    def passage_count(self) -> int:
+        return int(self._call("count", self.client.count, self.collection, exact=True).count)
+
     def count(self) -> tuple[int, int]:
         """(documents, passages) committed."""
         docs = self._call("count", self.client.count, self.documents, exact=True).count

@@ -87,7 +87,10 @@ class QdrantIndex:
     ) -> list[SearchResults]:
         """Ranked point ids as SearchResults, composed over the hits' documents."""
         owners = {row: source.passage_of(row) for line in ranked for row, _ in line}
-        snapshot = self.snapshot_of({found[0] for found in owners.values() if found})
+        # The hits' payloads name their other versions: both are read in one go.
+        others = {str(source.payloads[row]["counterpart_doc"]) for row in owners
+                  if source.payloads.get(row, {}).get("counterpart_doc")}
+        snapshot = self.snapshot_of({found[0] for found in owners.values() if found} | others)
         local: dict[int, int] = {}
         for row, found in owners.items():
             if found is None:
@@ -104,7 +107,8 @@ class QdrantIndex:
         versions, for the embedded code that composes hits, counterparts and lookups."""
         prepared = self.store.prepared(doc_ids)
         others = {p.counterpart_doc for p in prepared.values() if p.counterpart_doc}
-        prepared.update(self.store.prepared(others - set(prepared)))
+        if others - set(prepared):
+            prepared.update(self.store.prepared(others - set(prepared)))
         return Snapshot.from_prepared(list(prepared.values()), self.info, _EXACT)
 
     def idf(self, terms: Sequence[str]) -> Mapping[str, float]:
@@ -113,8 +117,7 @@ class QdrantIndex:
         distinct = list(dict.fromkeys(terms))
         if not distinct:
             return {}
-        _, passages = self.store.count()
-        n = max(passages, 1)
+        n = max(self.store.passage_count(), 1)
         unseen = math.log(1.0 + (n + 0.5) / 0.5)
         tops = self.store.best_points([term_index(t) for t in distinct])
         payloads = self.store.document_payloads(top[0] for top in tops if top is not None)
