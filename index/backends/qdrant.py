@@ -367,8 +367,10 @@ class QdrantStore:
             return {}
         found = self._call("retrieve", self.client.retrieve, self.documents, ids,
                            with_payload=True)
-        return {p.payload["doc_id"]: p.payload for p in found if p.payload and
-                "doc_id" in p.payload}
+        # Each `.payload` read converts the whole payload (qdrant-edge): read it once.
+        payloads = [p.payload for p in found]
+        return {payload["doc_id"]: payload for payload in payloads
+                if payload and "doc_id" in payload}
 
     def content_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
         ids = [point_id(d) for d in dict.fromkeys(doc_ids)]

@@ -117,22 +117,25 @@ class QdrantIndex:
         distinct = list(dict.fromkeys(terms))
         if not distinct:
             return {}
-        n = max(self.store.passage_count(), 1)
-        unseen = math.log(1.0 + (n + 0.5) / 0.5)
         tops = self.store.best_points([term_index(t) for t in distinct])
         payloads = self.store.document_payloads(top[0] for top in tops if top is not None)
         avg = self.store.avg_terms()
         out: dict[str, float] = {}
+        unseen: float | None = None
         for term, top in zip(distinct, tops, strict=True):
             if top is None or top[0] not in payloads:
+                if unseen is None:  # counting costs a pass over the collection: only if needed
+                    n = max(self.store.passage_count(), 1)
+                    unseen = math.log(1.0 + (n + 0.5) / 0.5)
                 out[term] = unseen
                 continue
             doc_id, ordinal, score = top
             passage_terms = payloads[doc_id]["terms"][ordinal]
             index = term_index(term)
             tf = sum(1 for t in passage_terms if term_index(t) == index)
-            if tf == 0:
-                out[term] = unseen
+            if tf == 0:  # a hash collision: another term's top passage
+                n = max(self.store.passage_count(), 1)
+                out[term] = math.log(1.0 + (n + 0.5) / 0.5)
                 continue
             weight = tf / (tf + K1 * ((1.0 - B) + B * len(passage_terms) / avg))
             out[term] = score / weight
