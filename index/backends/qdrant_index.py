@@ -33,6 +33,7 @@ from index.writer import UpsertReport
 
 Prepare = Callable[[list[Document]], list[PreparedDocument]]
 _EXACT = 1 << 62  # a throwaway snapshot is searched exactly (it is never searched, only read)
+SETTLE_ROUNDS = 3  # re-checks of a written release for versions another writer added
 
 
 class QdrantIndex:
@@ -187,15 +188,23 @@ class QdrantIndex:
         older_ids = [d for d in self.store.release_doc_ids(releases) if d not in fresh]
         older = self.store.prepared(older_ids)
         aligned = realign_releases({**older, **fresh}, releases)
-        changed = [aligned[d] for d in older
-                   if aligned[d].counterpart_doc != older[d].counterpart_doc
-                   or not np.array_equal(aligned[d].counterparts, older[d].counterparts)
-                   or not np.array_equal(aligned[d].sentence_counterparts,
-                                         older[d].sentence_counterparts)]
-        self.store.write([aligned[d] for d in fresh] + changed)
+        self.store.write([aligned[d] for d in fresh] + _relinked(older, aligned))
+        self._settle(releases, set(older) | set(fresh))
         counts = {d: len(p.spans) for d, p in fresh.items()}
         return UpsertReport(report.added, report.replaced, report.unchanged,
                             sum(counts.values()), counts)
+
+    def _settle(self, releases: set[str], seen: set[str]) -> None:
+        """Realign `releases` again while another writer has added a version since they were
+        aligned from the `seen` documents: two workers writing the two versions of one
+        release at once each see the other's on this check, and the release ends aligned."""
+        for _ in range(SETTLE_ROUNDS):
+            now = set(self.store.release_doc_ids(releases))
+            if now <= seen:
+                return
+            stored = self.store.prepared(now)
+            self.store.write(_relinked(stored, realign_releases(stored, releases)))
+            seen = now
 
     def delete(self, doc_ids: Sequence[str]) -> list[str]:
         """Remove documents; their releases' remaining versions lose their links. Returns the
@@ -248,3 +257,12 @@ def verify_qdrant(store: QdrantStore) -> VerifyReport:
             violations.append(Violation(store.documents, f"missing: {len(lost)} of {count} "
                                                          f"passages of {doc_id}"))
     return VerifyReport(store.collection, len(expected), passages, violations)
+
+
+def _relinked(stored: Mapping[str, PreparedDocument],
+              aligned: Mapping[str, PreparedDocument]) -> list[PreparedDocument]:
+    """The stored documents whose links the realignment changed, with the new links."""
+    return [aligned[d] for d, old in stored.items()
+            if aligned[d].counterpart_doc != old.counterpart_doc
+            or not np.array_equal(aligned[d].counterparts, old.counterparts)
+            or not np.array_equal(aligned[d].sentence_counterparts, old.sentence_counterparts)]

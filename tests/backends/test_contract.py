@@ -162,3 +162,32 @@ def test_lookup_finds_the_same_translation(pair: tuple[Retriever, QdrantIndex],
         assert view.lookup(text) == want, text
         found += want is not None and want.method == "alignment"
     assert found >= 2  # most texts are in the archive: found through the alignment
+
+
+def test_two_writers_of_one_release_at_once_leave_it_aligned(
+    tmp_path: Path, fake_embedder: FakeEmbedder, analyzer: Analyzer,
+    tiny_docs: list[Document], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Writer A reads the release before writer B's version lands, so A aligns with nothing;
+    A's re-check after its write sees B's version and aligns both."""
+    qdrant = qdrant_index("local", tmp_path, fake_embedder, analyzer, "race")
+    try:
+        prepare = preparer(fake_embedder, analyzer)
+        en, zh = (next(d for d in tiny_docs if d.release_id == "metro-line" and d.lang == lang)
+                  for lang in ("en", "zh"))
+        prepared_en = prepare([en])
+        qdrant.upsert([zh], prepare)  # B's version, committed
+        real = qdrant.store.release_doc_ids
+        reads: list[int] = []
+
+        def release_doc_ids(releases: Any) -> list[str]:
+            reads.append(1)  # A's first read of the release: before B's write landed
+            return [] if len(reads) == 1 else real(releases)
+
+        monkeypatch.setattr(qdrant.store, "release_doc_ids", release_doc_ids)
+        qdrant.upsert_prepared(prepared_en, [en])
+        links = {p["doc_id"]: p["counterpart_doc"]
+                 for p in qdrant.store.document_list(["doc_id", "counterpart_doc"])}
+        assert links == {en.doc_id: zh.doc_id, zh.doc_id: en.doc_id}
+    finally:
+        qdrant.store.close()
