@@ -25,10 +25,12 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import CallToolResult
 
+from index.backend import QdrantRetriever, init_qdrant
 from index.config import IndexSettings
 from index.embed import Embedder
 from index.errors import QiaoError
 from index.indexes.analyze import Analyzer
+from index.records import Document
 from index.retriever import Retriever
 from service.app import create_app
 from service.mcp.tools import LocalHost, create_mcp_server
@@ -184,9 +186,27 @@ def test_streamable_http_at_mcp_answers_every_tool_with_exact_spans(
 # -- errors and auth (fake embedder) -------------------------------------------------------------
 
 
+@pytest.fixture(params=["embedded", "qdrant"])
+def tiny_index(request: pytest.FixtureRequest, tmp_path: Path, fake_embedder: FakeEmbedder,
+               analyzer: Analyzer, tiny_docs: list[Document]) -> Iterator[Retriever]:
+    """The tiny corpus in the embedded index, and in Qdrant (local mode): the tools behave the
+    same on both."""
+    if request.param == "embedded":
+        retriever = Retriever.open(settings=IndexSettings(data_dir=tmp_path / "data"),
+                                   embedder=fake_embedder, analyzer=analyzer)
+    else:
+        settings = IndexSettings(data_dir=tmp_path / "data", backend="qdrant")
+        store, _ = init_qdrant(settings, fake_embedder.dim)
+        store.close()
+        retriever = QdrantRetriever.open_qdrant(settings, fake_embedder, analyzer)
+    retriever.upsert(tiny_docs)
+    yield retriever
+    retriever.close()
+
+
 @pytest.fixture
-def tiny_server(tiny_retriever: Retriever) -> Any:
-    return create_mcp_server(LocalHost(tiny_retriever))
+def tiny_server(tiny_index: Retriever) -> Any:
+    return create_mcp_server(LocalHost(tiny_index))
 
 
 def test_bad_arguments_are_one_line_tool_errors(tiny_server: Any) -> None:
@@ -216,9 +236,9 @@ def test_bad_arguments_are_one_line_tool_errors(tiny_server: Any) -> None:
 
 
 def test_tools_over_the_tiny_index_return_exact_spans(
-    tiny_server: Any, tiny_retriever: Retriever
+    tiny_server: Any, tiny_index: Retriever
 ) -> None:
-    texts = {d.doc_id: d.text for d in tiny_retriever.documents()}
+    texts = {d.doc_id: d.text for d in tiny_index.documents()}
 
     async def run() -> None:
         async with Client(tiny_server) as client:
