@@ -82,6 +82,18 @@ class DocumentWindow:
         return self.start == 0 and self.end == len(self.document.text)
 
 
+def check_search(queries: Sequence[str], k: int, lang: str | None, mode: str) -> None:
+    """A one-line error for search arguments no backend can answer."""
+    if not 1 <= k <= MAX_K:
+        raise QiaoError(f"k must be between 1 and {MAX_K}, got {k}")
+    if lang is not None and lang not in LANGS:
+        raise QiaoError(f"lang must be one of {', '.join(LANGS)} or empty, got {lang!r}")
+    if mode not in MODES:
+        raise QiaoError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if not queries or any(not q.strip() for q in queries):
+        raise EmptyInput("the query is empty: type some words to search for")
+
+
 class IndexView:
     """Reads of one snapshot: search, documents, passages, releases, windows. Thread-safe."""
 
@@ -120,14 +132,7 @@ class IndexView:
         """Search a batch of queries. `lang` restricts results to that language ("en"/"zh");
         None returns either. Offsets of hits, answers and counterparts index their documents.
         """
-        if not 1 <= k <= MAX_K:
-            raise QiaoError(f"k must be between 1 and {MAX_K}, got {k}")
-        if lang is not None and lang not in LANGS:
-            raise QiaoError(f"lang must be one of {', '.join(LANGS)} or empty, got {lang!r}")
-        if mode not in MODES:
-            raise QiaoError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if not queries or any(not q.strip() for q in queries):
-            raise EmptyInput("the query is empty: type some words to search for")
+        check_search(queries, k, lang, mode)
         query_langs = self._queries.langs(queries)
         snapshot = self._snapshot
         if snapshot.n_rows == 0:

@@ -19,16 +19,16 @@ import numpy as np
 from index.backends.qdrant import QdrantSource, QdrantStore, term_index
 from index.codec import document_from_record
 from index.embed import Matrix
-from index.errors import EmptyInput, QiaoError
 from index.indexes.lexical import K1, B
-from index.records import LANGS, Document, Lang, PreparedDocument, SearchResults
+from index.records import Document, Lang, PreparedDocument, SearchResults
 from index.search.hits import results_for
 from index.search.queries import QueryEncoder
-from index.search.rank import MODES, Filters, Mode, SearchParams, search_rows
+from index.search.rank import Filters, Mode, SearchParams, search_rows
 from index.store.manifest import BuildInfo
 from index.store.realign import realign_releases
 from index.store.snapshot import Snapshot
 from index.store.verify import VerifyReport, Violation
+from index.view import check_search
 from index.writer import UpsertReport
 
 Prepare = Callable[[list[Document]], list[PreparedDocument]]
@@ -56,12 +56,7 @@ class QdrantIndex:
         self, queries: Sequence[str], k: int = 10, lang: str | None = None,
         mode: Mode = "hybrid", filters: Filters | None = None, counterpart: bool = True,
     ) -> list[SearchResults]:
-        if lang is not None and lang not in LANGS:
-            raise QiaoError(f"lang must be one of {', '.join(LANGS)} or empty, got {lang!r}")
-        if mode not in MODES:
-            raise QiaoError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if not queries or any(not q.strip() for q in queries):
-            raise EmptyInput("the query is empty: type some words to search for")
+        check_search(queries, k, lang, mode)
         query_langs = self._queries.langs(queries)
         terms = self._queries.terms(queries)
         vectors: Matrix = (np.zeros((len(queries), self.info.dim), np.float32)

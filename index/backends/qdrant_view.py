@@ -21,13 +21,13 @@ from typing import Any
 from index.backends.qdrant_index import QdrantIndex
 from index.codec import document_from_record
 from index.embed import Matrix
-from index.errors import EmptyInput, QiaoError
+from index.errors import QiaoError
 from index.records import LANGS, Counterpart, Document, Lang, Passage, SearchResults
 from index.search.lookup import SEARCH_PASSAGES, SOURCE_PASSAGES, Translation, lookup_rows
 from index.search.queries import QueryEncoder
 from index.search.rank import Filters, Mode, SearchParams, search_rows
 from index.store.snapshot import Snapshot
-from index.view import MAX_K, SUMMARY_NEWEST, IndexSummary, IndexView, Release
+from index.view import SUMMARY_NEWEST, IndexSummary, IndexView, Release
 
 _META = ["doc_id", "release_id", "lang", "date", "title", "url"]
 
@@ -45,10 +45,6 @@ class QdrantView(IndexView):
         self, queries: Sequence[str], k: int = 10, lang: str | None = None,
         mode: Mode = "hybrid", filters: Filters | None = None, counterpart: bool = True,
     ) -> list[SearchResults]:
-        if not 1 <= k <= MAX_K:
-            raise QiaoError(f"k must be between 1 and {MAX_K}, got {k}")
-        if not queries or any(not q.strip() for q in queries):
-            raise EmptyInput("the query is empty: type some words to search for")
         return self.index.search_batch(queries, k, lang, mode, filters, counterpart)
 
     def _translate(self, text: str, sentences: Sequence[str], vectors: Callable[[], Matrix],
