@@ -21,14 +21,14 @@ both (prefetches), fused by Qiao's own weights client-side (`rank.ranked_lists`)
 read back as the few documents they come from, as prepared documents, and composed by the same
 code as the embedded index's.
 
-Only this module imports qdrant_client.
+Only the modules of `index/backends/` import qdrant_client: this one (the store and its
+writes), `qdrant_points` (ids, term weights, filters, payloads), `qdrant_source` (candidate
+searches) and `qdrant_edge` (the in-process engine).
 """
 
 from __future__ import annotations
 
-import hashlib
 import warnings
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +38,16 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from index.codec import document_from_record, document_record
-from index.embed import Matrix
+from index.backends.qdrant_points import (
+    bm25_vector,
+    document_payload,
+    passage_point_id,
+    point_id,
+    prepared_from,
+)
+from index.backends.qdrant_source import QdrantSource
 from index.errors import BackendUnavailable, QiaoError
-from index.indexes.lexical import K1, B
 from index.records import PreparedDocument
-from index.search.source import Candidates, Mode, RankedList, Where
 from index.store.segment import date_ordinal
 
 DOCUMENTS_SUFFIX = "_documents"
@@ -52,121 +56,11 @@ DEFAULT_AVG_TERMS = 100.0
 # Points per upsert request: large enough to amortise a round trip, small enough for a
 # server's request limit (a point is about 384 × 4 bytes per vector, sentences included).
 WRITE_BATCH = 128
-_PASSAGE_FIELDS = ["doc_id", "release_id", "lang", "date", "ordinal", "counterpart_doc",
-                   "counterpart"]
-_MAX_ID = (1 << 63) - 1
 # Writes go through each shard's leader in order: a replace (upsert, then drop what is left of
 # the old version, then the commit mark) is seen in that order on every replica.
 _STRONG = models.WriteOrdering.STRONG
 _UNREACHABLE = (ResponseHandlingException, UnexpectedResponse, ConnectionError, TimeoutError,
                 OSError)
-
-
-def point_id(name: str) -> int:
-    """A stable 63-bit point id for a passage (`doc_id#ordinal`) or a document (`doc_id`)."""
-    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") & _MAX_ID or 1
-
-
-def passage_point_id(doc_id: str, ordinal: int) -> int:
-    return point_id(f"{doc_id}#{ordinal}")
-
-
-def term_index(term: str) -> int:
-    """A term's sparse-vector dimension (32 bits: a few collisions in a million-term vocabulary,
-    each merging two rare terms' statistics)."""
-    return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest(), "big")
-
-
-def bm25_vector(terms: Sequence[str], avg_terms: float) -> models.SparseVector:
-    """A passage's terms as BM25 term-frequency weights, `tf / (tf + k1·(1 - b + b·len/avg))`:
-    with Qdrant's IDF modifier a query's score is BM25 (Lucene's variant, as the embedded
-    index computes it), the average length fixed when the collection got its first passages."""
-    counts = Counter(term_index(t) for t in terms)
-    norm = K1 * ((1.0 - B) + B * len(terms) / avg_terms)
-    indices = sorted(counts)
-    return models.SparseVector(indices=indices,
-                               values=[counts[i] / (counts[i] + norm) for i in indices])
-
-
-def query_vector(terms: Sequence[str]) -> models.SparseVector:
-    """A query's terms: each counts once per repetition, as in the embedded BM25."""
-    counts = Counter(term_index(t) for t in terms)
-    indices = sorted(counts)
-    return models.SparseVector(indices=indices, values=[float(counts[i]) for i in indices])
-
-
-def payload_filter(where: Where) -> models.Filter | None:
-    """`where` as a Qdrant filter (None: everything), with the embedded index's semantics."""
-    must: list[models.Condition] = []
-    if where.lang is not None:
-        must.append(models.FieldCondition(key="lang", match=models.MatchValue(value=where.lang)))
-    f = where.filters
-    if f.release_id is not None:
-        must.append(models.FieldCondition(key="release_id",
-                                          match=models.MatchValue(value=f.release_id)))
-    if f.doc_id is not None:
-        must.append(models.FieldCondition(key="doc_id", match=models.MatchValue(value=f.doc_id)))
-    if f.date_from is not None:
-        must.append(models.FieldCondition(key="date",
-                                          range=models.Range(gte=f.date_from.toordinal())))
-    if f.date_to is not None:
-        must.append(models.FieldCondition(key="date",
-                                          range=models.Range(gte=0, lte=f.date_to.toordinal())))
-    return models.Filter(must=must) if must else None
-
-
-def passes(payload: dict[str, Any], where: Where) -> bool:
-    """The same test as `payload_filter`, on a payload already read."""
-    f = where.filters
-    date = int(payload.get("date", -1))
-    return ((where.lang is None or payload.get("lang") == where.lang)
-            and (f.release_id is None or payload.get("release_id") == f.release_id)
-            and (f.doc_id is None or payload.get("doc_id") == f.doc_id)
-            and (f.date_from is None or date >= f.date_from.toordinal())
-            and (f.date_to is None or 0 <= date <= f.date_to.toordinal()))
-
-
-def document_payload(p: PreparedDocument) -> dict[str, Any]:
-    """The prepared document without its vectors (those live in its passages' points)."""
-    return {
-        "record": document_record(p.document),
-        "content_hash": p.content_hash,
-        "spans": p.spans.tolist(),
-        "terms": [list(t) for t in p.terms],
-        "sentence_spans": p.sentence_spans.tolist(),
-        "sentence_terms": [list(t) for t in p.sentence_terms],
-        "counterparts": p.counterparts.tolist(),
-        "counterpart_doc": p.counterpart_doc,
-        "sentence_counterparts": p.sentence_counterparts.tolist(),
-        # Metadata at the top level, for listings that must not read every text.
-        "doc_id": p.doc_id,
-        "release_id": p.document.release_id,
-        "lang": p.document.lang,
-        "title": p.document.title,
-        "date": p.document.date,
-        "url": p.document.url,
-    }
-
-
-def prepared_from(payload: dict[str, Any], vectors: Matrix, sentence_vectors: Matrix
-                  ) -> PreparedDocument:
-    def array(key: str, width: int, dtype: Any) -> Any:
-        return np.asarray(payload[key], dtype).reshape(-1, width)
-
-    return PreparedDocument(
-        document=document_from_record(payload["record"]),
-        content_hash=payload["content_hash"],
-        spans=array("spans", 2, np.int64),
-        vectors=vectors,
-        terms=tuple(tuple(t) for t in payload["terms"]),
-        sentence_spans=array("sentence_spans", 3, np.int64),
-        sentence_vectors=sentence_vectors,
-        sentence_terms=tuple(tuple(t) for t in payload["sentence_terms"]),
-        counterparts=array("counterparts", 3, np.float64),
-        counterpart_doc=payload["counterpart_doc"],
-        sentence_counterparts=array("sentence_counterparts", 3, np.float64),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,104 +356,3 @@ class QdrantStore:
 
     def source(self) -> QdrantSource:
         return QdrantSource(self)
-
-
-class QdrantSource:
-    """A Qdrant collection as a `SearchSource` (rows are point ids); payloads seen during one
-    search are kept for its filtering and pivot steps."""
-
-    def __init__(self, store: QdrantStore) -> None:
-        self.store = store
-        self.payloads: dict[int, dict[str, Any]] = {}
-
-    def is_empty(self, where: Where) -> bool:
-        return False  # an empty collection answers no candidates; counting would scan
-
-    def candidates(
-        self, vectors: Matrix, terms: Sequence[Sequence[str]], where: Where, mode: Mode,
-        k: int, pool: int, sentences: bool,
-    ) -> list[Candidates]:
-        condition = payload_filter(where)
-        requests: list[models.QueryRequest] = []
-        asked: list[dict[str, int]] = []  # per query: which request answers which list
-        for i, query_terms in enumerate(terms):
-            dense = np.asarray(vectors[i], np.float32).tolist()
-            lexical = query_vector(query_terms)
-            slots: dict[str, int] = {}
-            prefetch = []
-            if mode != "lexical":
-                slots["dense"] = len(requests)
-                requests.append(models.QueryRequest(query=dense, using="dense", limit=pool,
-                                                    filter=condition,
-                                                    with_payload=_PASSAGE_FIELDS))
-                prefetch.append(models.Prefetch(query=dense, using="dense", limit=pool,
-                                                filter=condition))
-            if mode != "dense" and lexical.indices:
-                slots["lexical"] = len(requests)
-                requests.append(models.QueryRequest(query=lexical, using="lexical", limit=k,
-                                                    filter=condition,
-                                                    with_payload=_PASSAGE_FIELDS))
-                prefetch.append(models.Prefetch(query=lexical, using="lexical", limit=k,
-                                                filter=condition))
-            if sentences and mode != "lexical":
-                # MAX_SIM of the query against each pooled passage's sentences: the best one.
-                slots["sentences"] = len(requests)
-                requests.append(models.QueryRequest(query=[dense], using="sentences", limit=k,
-                                                    prefetch=prefetch, filter=condition,
-                                                    with_payload=_PASSAGE_FIELDS))
-            asked.append(slots)
-        responses: list[models.QueryResponse] = []
-        if requests:
-            responses = self.store._call("query_batch_points",
-                                         self.store.client.query_batch_points,
-                                         self.store.collection, requests=requests)
-        out = []
-        for slots in asked:
-            lists = {name: self._take(responses[at]) for name, at in slots.items()}
-            out.append(Candidates(lists.get("dense", {}), lists.get("lexical", {}),
-                                  lists.get("sentences", {})))
-        return out
-
-    def _take(self, response: models.QueryResponse) -> RankedList:
-        line: RankedList = {}
-        for point in response.points:
-            row = int(point.id)
-            if point.payload:
-                self.payloads[row] = point.payload
-            line[row] = float(point.score)
-        return line
-
-    def _payloads(self, rows: Iterable[int]) -> dict[int, dict[str, Any]]:
-        missing = [r for r in rows if r not in self.payloads]
-        if missing:
-            found = self.store._call("retrieve", self.store.client.retrieve,
-                                     self.store.collection, missing,
-                                     with_payload=_PASSAGE_FIELDS)
-            self.payloads.update({int(p.id): p.payload or {} for p in found})
-        return self.payloads
-
-    def passing(self, rows: Iterable[int], where: Where) -> set[int]:
-        wanted = list(rows)
-        payloads = self._payloads(wanted)
-        return {r for r in wanted if r in payloads and passes(payloads[r], where)}
-
-    def aligned(self, rows: Iterable[int]) -> dict[int, list[int]]:
-        payloads = self._payloads(list(rows))
-        out: dict[int, list[int]] = {}
-        for row in rows:
-            payload = payloads.get(row)
-            if not payload or not payload.get("counterpart_doc"):
-                continue
-            first, end = (int(x) for x in payload["counterpart"][:2])
-            if first < 0:
-                continue
-            other = payload["counterpart_doc"]
-            out[row] = [passage_point_id(other, i) for i in range(first, end)]
-        return out
-
-    def passage_of(self, row: int) -> tuple[str, int] | None:
-        """(doc_id, ordinal) of a row seen in this search."""
-        payload = self._payloads([row]).get(row)
-        if not payload:
-            return None
-        return str(payload["doc_id"]), int(payload["ordinal"])

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from index.backends.qdrant import QdrantSource, QdrantStore, term_index
+from index.backends.qdrant import QdrantStore
+from index.backends.qdrant_points import term_index
+from index.backends.qdrant_source import QdrantSource
 from index.codec import document_from_record
 from index.embed import Matrix
 from index.indexes.lexical import K1, B

@@ -49,7 +49,7 @@ def test_two_workers_leave_every_passage_once_and_every_release_aligned(tmp_path
 
 def test_verify_finds_missing_and_stale_passages(tmp_path: Path) -> None:
     from index.backend import QdrantOpener
-    from index.backends.qdrant import passage_point_id
+    from index.backends.qdrant_points import passage_point_id
     from tests.backends.ingest_worker import release
     from tests.fakes import FakeEmbedder
 
