@@ -21,7 +21,6 @@ import math
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from load_test import free_port, percentile  # a sibling script: shared measuring helpers
 
 from index import Analyzer, IndexSettings, Retriever, load_embedder, load_xquad
 from service.settings import ServiceSettings
@@ -64,11 +65,6 @@ class Run:
 
 Worker = Callable[[], Callable[[str], None]]
 """Makes one client's search function (called in that client's thread)."""
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def hammer(name: str, clients: int, seconds: float, queries: list[str],
@@ -138,13 +134,6 @@ def compare(clients: int, seconds: float, slice_seconds: float, queries: list[st
             found[where] = (total + latencies, spent + elapsed)
     return (Run.of("in-process", clients, *found["in-process"]),
             Run.of("http", clients, *found["http"]))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
