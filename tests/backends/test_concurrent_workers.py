@@ -8,13 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
 from index.backend import connect
 from index.backends.qdrant_index import verify_qdrant
 from index.config import IndexSettings
 from tests.conftest import REPO
 
 
-def test_two_workers_leave_every_passage_once_and_every_release_aligned(tmp_path: Path) -> None:
+def test_two_workers_leave_every_passage_once_and_every_release_aligned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     folder = tmp_path / "qdrant"
     settings = IndexSettings(backend="qdrant", qdrant_path=folder, data_dir=tmp_path / "data")
     store = connect(settings, 64)
@@ -43,6 +48,16 @@ def test_two_workers_leave_every_passage_once_and_every_release_aligned(tmp_path
         store.close()
     for n in range(12):
         assert links[f"r{n}.en"] == f"r{n}.zh" and links[f"r{n}.zh"] == f"r{n}.en"
+    # The same check through the command an operator runs.
+    import index.backend
+    from qiao import cli
+
+    monkeypatch.setattr(index.backend, "_model_dim", lambda settings: 64)
+    monkeypatch.setenv("QIAO_QDRANT_PATH", str(folder))
+    result = CliRunner().invoke(cli.app, ["verify", str(tmp_path / "data"), "--backend",
+                                          "qdrant"])
+    assert result.exit_code == 0, result.output
+    assert "ok:" in result.output and "30 documents" in result.output
     for n in range(12, 18):
         assert links[f"r{n}.en"] is None
 
