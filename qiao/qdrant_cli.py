@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from index import IndexSettings, load_index_settings
+from index import IndexSettings, QiaoError, load_index_settings
 
 if TYPE_CHECKING:
     from index import Embedder, EvalReport, SearchParams
@@ -67,6 +67,61 @@ def status() -> None:
                   f"{passages} passages", highlight=False, soft_wrap=True)
     finally:
         store.close()
+
+
+@qdrant_app.command("import")
+@_friendly
+def import_embedded(
+    data_dir: Annotated[Path, typer.Argument(
+        help="An embedded index (a Qiao data directory).")],
+    batch: Annotated[int, typer.Option(help="Documents per write.")] = 200,
+) -> None:
+    """Copy an embedded index into the Qdrant collections without embedding again (vectors,
+    terms and alignment as they are); documents Qdrant already holds unchanged are skipped."""
+    from index import DataDirError, Retriever, connect, has_index, model_info
+
+    settings = _settings()
+    if batch < 1:
+        raise QiaoError(f"--batch must be at least 1, got {batch}")
+    if not has_index(data_dir):
+        raise DataDirError(f"{data_dir} holds no index: give the data directory to copy")
+    embedded = Retriever.open(settings=settings.model_copy(update={"data_dir": data_dir,
+                                                                    "backend": "embedded"}))
+    built = embedded.manifest.info if embedded.manifest else None
+    configured = model_info(settings)
+    if built is not None and (built.model_id, built.dim) != (configured.model_id,
+                                                             configured.dim):
+        raise DataDirError(f"{data_dir} was built with {built.model_id} (dim {built.dim}) but "
+                           f"Qiao is configured for {configured.model_id}: set QIAO_MODEL "
+                           "to the index's model")
+    store = connect(settings, configured.dim)
+    copied = skipped = passages = 0
+    try:
+        store.require()
+        pending: list[Any] = []
+
+        def flush() -> None:
+            nonlocal copied, skipped, passages
+            held = store.content_hashes(p.doc_id for p in pending)
+            fresh = [p for p in pending if held.get(p.doc_id) != p.content_hash]
+            store.write(fresh)
+            copied += len(fresh)
+            skipped += len(pending) - len(fresh)
+            passages += sum(len(p.spans) for p in fresh)
+            pending.clear()
+            err.print(f"import: {copied:,} documents copied, {skipped:,} unchanged",
+                      highlight=False, soft_wrap=True)
+
+        for prepared in embedded.export_prepared():
+            pending.append(prepared)
+            if len(pending) >= batch:
+                flush()
+        flush()
+    finally:
+        store.close()
+    out.print(f"{copied} documents ({passages} passages) copied from {data_dir} to "
+              f"{store.collection} at {store.where}, {skipped} unchanged",
+              highlight=False, soft_wrap=True)
 
 
 def eval_table(embedded: EvalReport, qdrant: EvalReport, json_out: Path | None) -> None:

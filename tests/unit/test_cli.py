@@ -314,3 +314,39 @@ def test_the_commands_work_on_the_qdrant_backend(
     assert code == 0 and "1 deleted" in output
     code, output = run("qdrant", "status")
     assert code == 0 and "1 documents" in output
+
+
+def test_qdrant_import_copies_an_embedded_index_without_embedding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.backend
+    from index import ModelInfo
+
+    dim = FakeEmbedder().dim
+    monkeypatch.setattr(index.backend, "_model_dim", lambda settings: dim)
+    info = ModelInfo(FakeEmbedder().model_id, dim, 512, tmp_path, 0)
+    monkeypatch.setattr("index.model.load.model_info", lambda settings: info)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ferry.en.txt").write_text("The harbour ferry now runs every ten minutes.\n")
+    (docs / "ferry.zh.txt").write_text("港口渡轮现在每十分钟一班。\n")
+    embedded = str(tmp_path / "embedded")
+    assert run("ingest", str(docs), "--data-dir", embedded)[0] == 0
+    monkeypatch.setenv("QIAO_BACKEND", "qdrant")
+    monkeypatch.setenv("QIAO_DATA_DIR", str(tmp_path / "q"))
+    assert run("qdrant", "init")[0] == 0
+
+    def no_embedding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("import must not embed")
+
+    embed_passages = FakeEmbedder.embed_passages
+    monkeypatch.setattr(FakeEmbedder, "embed_passages", no_embedding)
+    code, output = run("qdrant", "import", embedded)
+    assert code == 0 and "2 documents (2 passages) copied" in output, output
+    code, output = run("qdrant", "import", embedded)
+    assert code == 0 and "0 documents" in output and "2 unchanged" in output
+    monkeypatch.setattr(FakeEmbedder, "embed_passages", embed_passages)
+    code, output = run("search", "ferry minutes", "--json")
+    found = json.loads(output)
+    assert found["results"][0]["doc_id"] == "ferry.en"
+    assert found["results"][0]["counterpart"]["doc_id"] == "ferry.zh"
