@@ -325,7 +325,9 @@ def test_qdrant_import_copies_an_embedded_index_without_embedding(
     dim = FakeEmbedder().dim
     monkeypatch.setattr(index.backend, "_model_dim", lambda settings: dim)
     info = ModelInfo(FakeEmbedder().model_id, dim, 512, tmp_path, 0)
-    monkeypatch.setattr("index.model.load.model_info", lambda settings: info)
+    import index as library
+
+    monkeypatch.setattr(library, "model_info", lambda settings: info)
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "ferry.en.txt").write_text("The harbour ferry now runs every ten minutes.\n")
