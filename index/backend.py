@@ -165,9 +165,16 @@ class QdrantRetriever(Retriever):
         info = self._expected_info(self.embedder)
         with self._store_lock:
             if self._store is None:
-                self._store = connect(self.settings, info.dim)
+                # Once per Retriever, not per request: a missing collection is said in one line
+                # here; one dropped later fails its requests like a server that is down.
+                store = connect(self.settings, info.dim)
+                try:
+                    store.require()
+                except BaseException:
+                    store.close()
+                    raise
+                self._store = store
             store = self._store
-        store.require()
         return QdrantIndex(store, self._queries, self.params, info)
 
     def close(self) -> None:

@@ -321,8 +321,15 @@ class QdrantStore:
         for p in self._scroll(self.collection, None, fields):
             yield int(p.id), p.payload or {}
 
-    def document_list(self, fields: list[str]) -> Iterator[dict[str, Any]]:
-        for p in self._scroll(self.documents, None, fields):
+    def document_list(self, fields: list[str], **equal: str) -> Iterator[dict[str, Any]]:
+        """`fields` of every committed document, or of those whose payload has the values
+        given (e.g. `release_id=...`, `lang=...`: indexed fields, filtered by Qdrant)."""
+        condition = None
+        if equal:
+            condition = models.Filter(must=[
+                models.FieldCondition(key=key, match=models.MatchValue(value=value))
+                for key, value in equal.items()])
+        for p in self._scroll(self.documents, condition, fields):
             if int(p.id) != STATS_ID:
                 yield p.payload or {}
 

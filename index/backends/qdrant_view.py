@@ -8,8 +8,9 @@ Qdrant view is not one frozen state: a write that lands between two reads of one
 seen by the second.
 
 Translation lookup runs the embedded lookup over the documents Qdrant's searches bring up.
-Not available on Qdrant (a one-line error): nearest-vector reads. Listing releases, the
-summary and paging through documents read every document's metadata.
+Not available on Qdrant (a one-line error): nearest-vector reads. Listing all releases, the
+summary and paging through all documents read every document's metadata (a release, or one
+language, is filtered by Qdrant).
 """
 
 from __future__ import annotations
@@ -85,9 +86,9 @@ class QdrantView(IndexView):
 
     def _metadata(self, lang: Lang | None = None, release_id: str | None = None
                   ) -> list[dict[str, Any]]:
-        found = [p for p in self.index.store.document_list(_META)
-                 if (lang is None or p.get("lang") == lang)
-                 and (release_id is None or p.get("release_id") == release_id)]
+        equal = {key: value for key, value in (("lang", lang), ("release_id", release_id))
+                 if value is not None}
+        found = list(self.index.store.document_list(_META, **equal))
         return sorted(found, key=lambda p: str(p["doc_id"]))
 
     def document_page(
