@@ -11,8 +11,7 @@ import numpy as np
 from qdrant_client import models
 
 from index.backends.qdrant_points import passage_point_id, passes, payload_filter, query_vector
-from index.embed import Matrix
-from index.search.source import Candidates, Mode, RankedList, Where
+from index.search.source import Ask, Candidates, Mode, RankedList, Where
 
 if TYPE_CHECKING:
     from index.backends.qdrant import QdrantStore
@@ -34,12 +33,33 @@ class QdrantSource:
         return False  # an empty collection answers no candidates; counting would scan
 
     def candidates(
-        self, vectors: Matrix, terms: Sequence[Sequence[str]], where: Where, mode: Mode,
-        k: int, pool: int, sentences: bool,
-    ) -> list[Candidates]:
-        condition = payload_filter(where)
+        self, asks: Sequence[Ask], mode: Mode, k: int, pool: int, sentences: bool,
+    ) -> list[list[Candidates]]:
         requests: list[models.QueryRequest] = []
-        asked: list[dict[str, int]] = []  # per query: which request answers which list
+        asked: list[list[dict[str, int]]] = []  # per ask, per query: request of each list
+        for ask in asks:
+            asked.append(self._requests(ask, mode, k, pool, sentences, requests))
+        responses: list[models.QueryResponse] = []
+        if requests:  # every ask's requests in one round trip
+            responses = self.store._call("query_batch_points",
+                                         self.store.client.query_batch_points,
+                                         self.store.collection, requests=requests)
+        out = []
+        for slots_of_ask in asked:
+            found = []
+            for slots in slots_of_ask:
+                lists = {name: self._take(responses[at]) for name, at in slots.items()}
+                found.append(Candidates(lists.get("dense", {}), lists.get("lexical", {}),
+                                        lists.get("sentences", {})))
+            out.append(found)
+        return out
+
+    def _requests(self, ask: Ask, mode: Mode, k: int, pool: int, sentences: bool,
+                  requests: list[models.QueryRequest]) -> list[dict[str, int]]:
+        """Append the ask's requests; per query, the index of the request of each list."""
+        condition = payload_filter(ask.where)
+        vectors, terms = ask.vectors, ask.terms
+        asked: list[dict[str, int]] = []
         for i, query_terms in enumerate(terms):
             dense = np.asarray(vectors[i], np.float32).tolist()
             lexical = query_vector(query_terms)
@@ -66,17 +86,7 @@ class QdrantSource:
                                                     prefetch=prefetch, filter=condition,
                                                     with_payload=PASSAGE_FIELDS))
             asked.append(slots)
-        responses: list[models.QueryResponse] = []
-        if requests:
-            responses = self.store._call("query_batch_points",
-                                         self.store.client.query_batch_points,
-                                         self.store.collection, requests=requests)
-        out = []
-        for slots in asked:
-            lists = {name: self._take(responses[at]) for name, at in slots.items()}
-            out.append(Candidates(lists.get("dense", {}), lists.get("lexical", {}),
-                                  lists.get("sentences", {})))
-        return out
+        return asked
 
     def _take(self, response: models.QueryResponse) -> RankedList:
         line: RankedList = {}

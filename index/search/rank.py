@@ -16,7 +16,7 @@ from typing import Literal
 from index.embed import Matrix
 from index.search.fuse import RankedList, fuse_min_max, fuse_rrf, top_rows
 from index.search.snapshot_source import SnapshotSource
-from index.search.source import Filters, Mode, SearchSource, Where
+from index.search.source import Ask, Filters, Mode, SearchSource, Where
 from index.store.snapshot import Snapshot
 
 # Passages whose sentences are scored, in multiples of the dense candidates.
@@ -55,7 +55,18 @@ def ranked_lists(
     cross_lingual: Sequence[bool] | None = None,
 ) -> list[dict[int, float]]:
     """Per query, the fused {row: score} among the rows passing `where`, scores comparable
-    within a query.
+    within a query (see `ranked_many`)."""
+    return ranked_many(source, [(Ask(vectors, terms, where), cross_lingual)], mode, params)[0]
+
+
+def ranked_many(
+    source: SearchSource,
+    asks: Sequence[tuple[Ask, Sequence[bool] | None]],
+    mode: Mode,
+    params: SearchParams,
+) -> list[list[dict[int, float]]]:
+    """For independent asks (each with its `cross_lingual` flags), per query, the fused
+    {row: score} among the rows passing the ask's `where`: one candidate call for all.
 
     Dense evidence is the passage vector and, with `sentence_weight`, the passage's best
     sentence; lexical evidence is BM25, weighted down for `cross_lingual` queries. Sentences are
@@ -63,25 +74,28 @@ def ranked_lists(
     `candidates` passages with the best sentences count: on XQuAD this matched, within 0.3
     points of hit@1 in every setting, an exact search over every sentence of the index.
     """
-    n = len(terms)
-    if source.is_empty(where):
-        return [{} for _ in range(n)]
     c = params.candidates
     s = params.sentence_weight
-    found = source.candidates(vectors, terms, where, mode, c, SENTENCE_POOL * c, s > 0)
-    if mode == "lexical":
-        return [dict(f.lexical) for f in found]
-    out: list[dict[int, float]] = []
-    for i, f in enumerate(found):
-        if mode == "dense":
-            w = 0.0
-        elif cross_lingual is not None and cross_lingual[i]:
-            w = params.cross_lexical_weight
-        else:
-            w = params.lexical_weight
-        dense = dict(top_rows(f.dense, c))
-        lists: list[RankedList] = [dense, f.sentences, f.lexical]
-        out.append(_fuse(lists, [(1.0 - w) * (1.0 - s), (1.0 - w) * s, w], params))
+    live = [i for i, (ask, _) in enumerate(asks) if not source.is_empty(ask.where)]
+    found = source.candidates([asks[i][0] for i in live], mode, c, SENTENCE_POOL * c, s > 0)
+    out: list[list[dict[int, float]]] = [[{} for _ in ask.terms] for ask, _ in asks]
+    for i, candidates in zip(live, found, strict=True):
+        cross_lingual = asks[i][1]
+        fused: list[dict[int, float]] = []
+        for q, f in enumerate(candidates):
+            if mode == "lexical":
+                fused.append(dict(f.lexical))
+                continue
+            if mode == "dense":
+                w = 0.0
+            elif cross_lingual is not None and cross_lingual[q]:
+                w = params.cross_lexical_weight
+            else:
+                w = params.lexical_weight
+            dense = dict(top_rows(f.dense, c))
+            lists: list[RankedList] = [dense, f.sentences, f.lexical]
+            fused.append(_fuse(lists, [(1.0 - w) * (1.0 - s), (1.0 - w) * s, w], params))
+        out[i] = fused
     return out
 
 
@@ -161,22 +175,26 @@ def search_rows(
     if not others:
         return [top_rows(r, k) for r in results]
     cross = [lang is not None for _ in others]
-    direct = ranked_lists(source, vectors[others], [terms[i] for i in others], target, mode,
-                          params, cross)
-    for i, line in zip(others, direct, strict=True):
-        results[i] = line
+    asks: list[tuple[Ask, Sequence[bool] | None]] = [
+        (Ask(vectors[others], [terms[i] for i in others], target), cross)]
+    pivots: list[list[int]] = []
     if lang is not None and params.pivot and mode != "lexical":
-        for source_lang in {query_langs[i] for i in others}:
+        for source_lang in sorted({query_langs[i] for i in others}):
             idx = [i for i in others if query_langs[i] == source_lang]
             # The same releases and dates, in the query's own language.
             within = Where(source_lang, Filters(release_id=filters.release_id,
                                                 date_from=filters.date_from,
                                                 date_to=filters.date_to))
-            found = ranked_lists(source, vectors[idx], [terms[i] for i in idx], within, mode,
-                                 params)
-            for i, src in zip(idx, found, strict=True):
-                pivot = pivot_to(source, src, target)
-                if pivot:
-                    w = params.pivot_weight
-                    results[i] = _fuse([results[i], pivot], [1.0 - w, w], params)
+            asks.append((Ask(vectors[idx], [terms[i] for i in idx], within), None))
+            pivots.append(idx)
+    # The direct search and the searches to pivot from are independent: one candidate call.
+    direct, *found = ranked_many(source, asks, mode, params)
+    for i, line in zip(others, direct, strict=True):
+        results[i] = line
+    for idx, lines in zip(pivots, found, strict=True):
+        for i, src in zip(idx, lines, strict=True):
+            pivot = pivot_to(source, src, target)
+            if pivot:
+                w = params.pivot_weight
+                results[i] = _fuse([results[i], pivot], [1.0 - w, w], params)
     return [top_rows(r, k) for r in results]

@@ -15,7 +15,7 @@ import numpy as np
 from index.embed import Matrix
 from index.indexes.lexical import SegmentTerms, bm25_top_k
 from index.search.fuse import top_rows
-from index.search.source import Candidates, Filters, Mode, RankedList, Where
+from index.search.source import Ask, Candidates, Filters, Mode, RankedList, Where
 from index.store.snapshot import Mask, Snapshot
 
 
@@ -125,6 +125,12 @@ class SnapshotSource:
         return self.snapshot.n_live == 0 or (mask is not None and not mask.any())
 
     def candidates(
+        self, asks: Sequence[Ask], mode: Mode, k: int, pool: int, sentences: bool,
+    ) -> list[list[Candidates]]:
+        return [self._candidates(a.vectors, a.terms, a.where, mode, k, pool, sentences)
+                for a in asks]
+
+    def _candidates(
         self, vectors: Matrix, terms: Sequence[Sequence[str]], where: Where, mode: Mode,
         k: int, pool: int, sentences: bool,
     ) -> list[Candidates]:

@@ -55,6 +55,15 @@ class Candidates:
     sentences: RankedList
 
 
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """Queries whose candidates are wanted among the rows passing `where`."""
+
+    vectors: Matrix
+    terms: Sequence[Sequence[str]]
+    where: Where
+
+
 class SearchSource(Protocol):
     """Passages a search ranks, by integer row."""
 
@@ -63,12 +72,12 @@ class SearchSource(Protocol):
         ...
 
     def candidates(
-        self, vectors: Matrix, terms: Sequence[Sequence[str]], where: Where, mode: Mode,
-        k: int, pool: int, sentences: bool,
-    ) -> list[Candidates]:
-        """Per query, its candidates among the rows passing `where`: dense (a pool of `pool`)
-        unless `mode` is lexical, lexical (k) unless it is dense, and with `sentences` the k
-        best by sentence over the dense pool and the lexical rows."""
+        self, asks: Sequence[Ask], mode: Mode, k: int, pool: int, sentences: bool,
+    ) -> list[list[Candidates]]:
+        """Per ask, per query, its candidates among the rows passing the ask's `where`: dense
+        (a pool of `pool`) unless `mode` is lexical, lexical (k) unless it is dense, and with
+        `sentences` the k best by sentence over the dense pool and the lexical rows. Asks are
+        independent: a remote source answers them all in one round trip."""
         ...
 
     def passing(self, rows: Iterable[int], where: Where) -> set[int]:
