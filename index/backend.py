@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 
 from index.backends.qdrant import QdrantStore, QdrantTarget
 from index.backends.qdrant_index import QdrantIndex, verify_qdrant
@@ -63,8 +64,7 @@ def connect(settings: IndexSettings, dim: int, wait: float = 0.0) -> QdrantStore
     """A store for the configured Qdrant; a busy local folder is retried for `wait` seconds."""
     target = qdrant_target(settings)
     if target.path is not None:
-        path = settings.qdrant_path or settings.data_dir / "qdrant"
-        path.mkdir(parents=True, exist_ok=True)
+        Path(target.path).mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait
     delay = 0.05
     while True:

@@ -255,24 +255,23 @@ class QdrantStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def document_payloads(self, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def document_payloads(self, doc_ids: Iterable[str], fields: list[str] | None = None
+                          ) -> dict[str, dict[str, Any]]:
+        """Documents' payloads by doc_id: whole, or only `fields` (doc_id is always read)."""
         ids = [point_id(d) for d in dict.fromkeys(doc_ids)]
         if not ids:
             return {}
+        wanted: list[str] | bool = True if fields is None else ["doc_id", *fields]
         found = self._call("retrieve", self.client.retrieve, self.documents, ids,
-                           with_payload=True)
+                           with_payload=wanted)
         # Each `.payload` read converts the whole payload (qdrant-edge): read it once.
         payloads = [p.payload for p in found]
         return {payload["doc_id"]: payload for payload in payloads
                 if payload and "doc_id" in payload}
 
     def content_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
-        ids = [point_id(d) for d in dict.fromkeys(doc_ids)]
-        if not ids:
-            return {}
-        found = self._call("retrieve", self.client.retrieve, self.documents, ids,
-                           with_payload=["doc_id", "content_hash"])
-        return {p.payload["doc_id"]: p.payload["content_hash"] for p in found if p.payload}
+        return {d: p["content_hash"]
+                for d, p in self.document_payloads(doc_ids, ["content_hash"]).items()}
 
     def release_doc_ids(self, releases: Iterable[str]) -> list[str]:
         wanted = list(dict.fromkeys(releases))

@@ -35,6 +35,8 @@ from index.writer import UpsertReport
 
 Prepare = Callable[[list[Document]], list[PreparedDocument]]
 _EXACT = 1 << 62  # a throwaway snapshot is searched exactly (it is never searched, only read)
+# What a write reads of the stored versions: not their texts.
+_IDENTITY = ["content_hash", "release_id"]
 SETTLE_ROUNDS = 3  # re-checks of a written release for versions another writer added
 
 
@@ -84,15 +86,13 @@ class QdrantIndex:
         vectors: Matrix, judge: bool, counterpart: bool,
     ) -> list[SearchResults]:
         """Ranked point ids as SearchResults, composed over the hits' documents."""
-        owners = {row: source.passage_of(row) for line in ranked for row, _ in line}
+        owners = source.passages_of(row for line in ranked for row, _ in line)
         # The hits' payloads name their other versions: both are read in one go.
         others = {str(source.payloads[row]["counterpart_doc"]) for row in owners
-                  if source.payloads.get(row, {}).get("counterpart_doc")}
-        snapshot = self.snapshot_of({found[0] for found in owners.values() if found} | others)
+                  if source.payloads[row].get("counterpart_doc")}
+        snapshot = self.snapshot_of({doc_id for doc_id, _ in owners.values()} | others)
         local: dict[int, int] = {}
         for row, found in owners.items():
-            if found is None:
-                continue
             key = snapshot.key_of(found[0])
             if key is not None and found[1] < len(snapshot.rows_of(key)):
                 local[row] = snapshot.rows_of(key).start + found[1]
@@ -116,24 +116,28 @@ class QdrantIndex:
         if not distinct:
             return {}
         tops = self.store.best_points([term_index(t) for t in distinct])
-        payloads = self.store.document_payloads(top[0] for top in tops if top is not None)
+        payloads = self.store.document_payloads(
+            (top[0] for top in tops if top is not None), ["terms"])
         avg = self.store.avg_terms()
         out: dict[str, float] = {}
-        unseen: float | None = None
+        unseen: list[float] = []  # counting costs a pass over the collection: only if needed
+
+        def unseen_idf() -> float:
+            if not unseen:
+                n = max(self.store.passage_count(), 1)
+                unseen.append(math.log(1.0 + (n + 0.5) / 0.5))
+            return unseen[0]
+
         for term, top in zip(distinct, tops, strict=True):
             if top is None or top[0] not in payloads:
-                if unseen is None:  # counting costs a pass over the collection: only if needed
-                    n = max(self.store.passage_count(), 1)
-                    unseen = math.log(1.0 + (n + 0.5) / 0.5)
-                out[term] = unseen
+                out[term] = unseen_idf()
                 continue
             doc_id, ordinal, score = top
             passage_terms = payloads[doc_id]["terms"][ordinal]
             index = term_index(term)
             tf = sum(1 for t in passage_terms if term_index(t) == index)
             if tf == 0:  # a hash collision: another term's top passage
-                n = max(self.store.passage_count(), 1)
-                out[term] = math.log(1.0 + (n + 0.5) / 0.5)
+                out[term] = unseen_idf()
                 continue
             weight = tf / (tf + K1 * ((1.0 - B) + B * len(passage_terms) / avg))
             out[term] = score / weight
@@ -168,7 +172,7 @@ class QdrantIndex:
         Whatever the collection already holds with the same content is skipped."""
         latest = {doc.doc_id: doc for doc in documents}
         latest.update({p.doc_id: p.document for p in prepared})
-        stored = self.store.document_payloads(latest)
+        stored = self.store.document_payloads(latest, _IDENTITY)
         report = UpsertReport()
         for doc in latest.values():
             old = stored.get(doc.doc_id)
@@ -206,16 +210,14 @@ class QdrantIndex:
     def delete(self, doc_ids: Sequence[str]) -> list[str]:
         """Remove documents; their releases' remaining versions lose their links. Returns the
         doc_ids that were there."""
-        stored = self.store.document_payloads(doc_ids)
+        stored = self.store.document_payloads(doc_ids, _IDENTITY)
         if not stored:
             return []
         self.store.delete(list(stored))
         releases = {str(p["release_id"]) for p in stored.values()}
         remaining = self.store.prepared(self.store.release_doc_ids(releases))
         if remaining:
-            aligned = realign_releases(remaining, releases)
-            self.store.write([aligned[d] for d in remaining
-                              if remaining[d].counterpart_doc is not None])
+            self.store.write(_relinked(remaining, realign_releases(remaining, releases)))
         return [d for d in doc_ids if d in stored]
 
 

@@ -125,9 +125,9 @@ class QdrantSource:
             out[row] = [passage_point_id(other, i) for i in range(first, end)]
         return out
 
-    def passage_of(self, row: int) -> tuple[str, int] | None:
-        """(doc_id, ordinal) of a row seen in this search."""
-        payload = self._payloads([row]).get(row)
-        if not payload:
-            return None
-        return str(payload["doc_id"]), int(payload["ordinal"])
+    def passages_of(self, rows: Iterable[int]) -> dict[int, tuple[str, int]]:
+        """(doc_id, ordinal) of each row, its payload read once for all rows not seen yet."""
+        wanted = list(rows)
+        payloads = self._payloads(wanted)
+        return {row: (str(payloads[row]["doc_id"]), int(payloads[row]["ordinal"]))
+                for row in wanted if payloads.get(row)}

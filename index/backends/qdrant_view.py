@@ -57,8 +57,8 @@ class QdrantView(IndexView):
         rows = [row for k, lang in ((SOURCE_PASSAGES, source), (SEARCH_PASSAGES, target))
                 for row, _ in search_rows(found, embedded[:1], [terms], [source], k, lang,
                                           "hybrid", Filters(), self._params)[0]]
-        owners = [found.passage_of(row) for row in rows]
-        snapshot = self.index.snapshot_of({o[0] for o in owners if o is not None})
+        owners = found.passages_of(rows)
+        snapshot = self.index.snapshot_of({doc_id for doc_id, _ in owners.values()})
         if snapshot.n_rows == 0:
             return None
         return lookup_rows(snapshot, text, sentences, embedded, terms, source, target,
