@@ -145,7 +145,8 @@ if TYPE_CHECKING:
         Evidence,
         default_answerable_model,
     )
-    from index.search.lookup import Translation
+    from index.search.lexicon import default_lexicon
+    from index.search.lookup import SEARCH_MODEL, MarginModel, Translation
     from index.search.rank import Filters, Mode, SearchParams
     from index.store.backup import SnapshotReport, snapshot_data_dir
     from index.store.commit import WRITE_STEPS, CommitFailed, set_write_step_hook
@@ -252,7 +253,8 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(("LINK_MODEL", "LinkModel", "link_features"), "index.align"),
     "MAX_LOOKUP_CHARS": "index.view",
     "IndexSummary": "index.view",
-    "Translation": "index.search.lookup",
+    **dict.fromkeys(("Translation", "MarginModel", "SEARCH_MODEL"), "index.search.lookup"),
+    "default_lexicon": "index.search.lexicon",
     **dict.fromkeys(("ANSWERABLE_MODEL_FILE", "EVIDENCE_FEATURES", "AnswerableModel",
                      "Evidence", "default_answerable_model"), "index.search.answerable"),
 }
@@ -269,6 +271,7 @@ __all__ = [
     "MAX_K",
     "MAX_LOOKUP_CHARS",
     "OUTPUT_NAME",
+    "SEARCH_MODEL",
     "SETTINGS",
     "SUPPORTED_SUFFIXES",
     "SYSTEMS",
@@ -312,6 +315,7 @@ __all__ = [
     "LlmTimeout",
     "LlmUpstreamError",
     "LookupOutcome",
+    "MarginModel",
     "Matrix",
     "Message",
     "Mode",
@@ -358,6 +362,7 @@ __all__ = [
     "current_name",
     "default_answer_model",
     "default_answerable_model",
+    "default_lexicon",
     "detect_lang",
     "display_text",
     "document_from_record",

@@ -7,7 +7,12 @@ language, with both versions indexed and with only the other language indexed (c
 search alone); then a fifth of each Chinese article is dropped and the counterparts are checked
 again, with the confidence they carry. See `index/eval/parallel.py` for the definitions.
 
+With --fit-margin it also fits the logistic curve that turns a cross-lingual lookup's margin
+into its confidence (`SEARCH_MODEL` in index/search/lookup.py) on the first variant, and prints
+the Brier score of the fitted and the shipped curve on each.
+
     .venv/bin/python scripts/eval_parallel.py [--parallel-dir ../shared/parallel-dev] [--json F]
+        [--fit-margin]
 """
 
 from __future__ import annotations
@@ -18,11 +23,16 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+from scipy.optimize import minimize
+
 from index import (
+    SEARCH_MODEL,
     Analyzer,
     ChunkPlan,
     IndexSettings,
     LookupOutcome,
+    MarginModel,
     counterpart_quality,
     load_embedder,
     load_parallel,
@@ -52,12 +62,43 @@ def summary(outcomes: list[LookupOutcome]) -> dict[str, float]:
     }
 
 
+# Confidence = sigmoid(margin): with this curve a lookup's margin can be read back.
+IDENTITY = MarginModel(slope=1.0, midpoint=0.0)
+
+
+def margins(outcomes: list[LookupOutcome]) -> tuple[np.ndarray, np.ndarray]:
+    """(margins, right) of the lookups answered by search under IDENTITY."""
+    searched = [o for o in outcomes if o.method == "search"]
+    confidence = np.clip([o.confidence for o in searched], 1e-4, 1 - 1e-4)
+    return np.log(confidence / (1 - confidence)), np.array([o.right for o in searched])
+
+
+def _loss(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    z = w[0] * x + w[1]
+    p = 1 / (1 + np.exp(-z))
+    loss = float(np.sum(np.logaddexp(0, z) - y * z))
+    return loss, np.array([np.sum((p - y) * x), np.sum(p - y)])
+
+
+def fit_margin(x: np.ndarray, y: np.ndarray) -> MarginModel:
+    w = minimize(_loss, np.array([1.0, 0.0]), args=(x, y.astype(np.float64)), jac=True,
+                 method="L-BFGS-B").x
+    return MarginModel(slope=round(float(w[0]), 1), midpoint=round(float(-w[1] / w[0]), 3))
+
+
+def brier(model: MarginModel, x: np.ndarray, y: np.ndarray) -> float:
+    p = np.array([model.probability(float(m)) for m in x])
+    return float(np.mean((p - y) ** 2)) if len(y) else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parallel-dir", type=Path,
                         default=REPO.parent / "shared" / "parallel-dev")
     parser.add_argument("--variants", nargs="+", default=["zh-cn", "zh-tw"])
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--fit-margin", action="store_true",
+                        help="fit the cross-lingual lookup confidence curve (see above)")
     args = parser.parse_args()
 
     settings = IndexSettings()
@@ -65,6 +106,7 @@ def main() -> None:
     analyzer = Analyzer(settings.user_dict)
     plan = ChunkPlan.from_settings(settings)
     report: dict[str, object] = {}
+    read_margins: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     for variant in args.variants:
         print(f"{variant}: preparing", file=sys.stderr)
         data = load_parallel(args.parallel_dir, variant)
@@ -83,6 +125,11 @@ def main() -> None:
         for source, target in (("en", "zh"), ("zh", "en")):
             only = snapshot_of(list(docs.values()), info, lang=target)
             cross |= lookup_quality(only, embedder, analyzer, data, [(source, target)])
+            if args.fit_margin:
+                for direction, outcomes in lookup_quality(
+                        only, embedder, analyzer, data, [(source, target)],
+                        margin_model=IDENTITY).items():
+                    read_margins[(variant, direction)] = margins(outcomes)
         lookups["cross-lingual only"] = cross
         report[variant] = {"counterparts": asdict(quality),
                            "counterparts_sentences_dropped": asdict(cut_quality),
@@ -107,6 +154,17 @@ def main() -> None:
                       f"{row['alignment']:.0f} | {row['search']:.0f} | {row['none']:.0f} | "
                       f"{row['confidence_right']:.3f} | {row['confidence_wrong']:.3f} | "
                       f"{row['wrong_confident']:.0f} |")
+    if read_margins:
+        first = [v for k, v in read_margins.items() if k[0] == args.variants[0]]
+        fitted = fit_margin(np.concatenate([x for x, _ in first]),
+                            np.concatenate([y for _, y in first]))
+        print(f"\nmargin curve fitted on {args.variants[0]}: {fitted} (shipped: {SEARCH_MODEL})")
+        print("| variant | direction | lookups by search | Brier fitted | Brier shipped |")
+        print("|---|---|---|---|---|")
+        for (variant, direction), (x, y) in read_margins.items():
+            print(f"| {variant} | {direction} | {len(y)} | {brier(fitted, x, y):.4f} | "
+                  f"{brier(SEARCH_MODEL, x, y):.4f} |")
+        report["margin_fit"] = {"fitted_on": args.variants[0], "fitted": asdict(fitted)}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
 

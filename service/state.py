@@ -28,6 +28,7 @@ from index import (
     QiaoError,
     Retriever,
     UpsertReport,
+    default_lexicon,
     open_index,
 )
 from service.errors import ApiError
@@ -134,6 +135,8 @@ class ServiceState:
         retriever = open_index(index_settings, embedder=self._embedder)
         self._embedder.embed_queries([_WARM_UP])
         retriever.analyzer.terms_batch([_WARM_UP])
+        # Only a lookup through search needs the dictionary: read it without delaying ready.
+        threading.Thread(target=default_lexicon, name="qiao-lexicon", daemon=True).start()
         return retriever
 
     def _fail(self, exc: QiaoError) -> None:

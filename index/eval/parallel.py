@@ -30,7 +30,7 @@ from index.indexes.analyze import Analyzer
 from index.ingest.langdetect import detect_lang
 from index.records import Document, Lang, PreparedDocument
 from index.search.hits import counterpart_of
-from index.search.lookup import lookup_rows
+from index.search.lookup import MarginModel, lookup_rows
 from index.search.rank import SearchParams
 from index.store.manifest import BuildInfo
 from index.store.realign import realign_releases, without_counterparts
@@ -166,7 +166,7 @@ class LookupOutcome:
 def lookup_quality(
     snapshot: Snapshot, embedder: Embedder, analyzer: Analyzer, data: ParallelSet,
     directions: Sequence[tuple[Lang, Lang]] = (("en", "zh"), ("zh", "en")),
-    params: SearchParams | None = None,
+    params: SearchParams | None = None, margin_model: MarginModel | None = None,
 ) -> dict[str, list[LookupOutcome]]:
     """Every gold sentence looked up, per direction ("en→zh", "zh→en"): see the module
     docstring; lookup@1 is the share of outcomes that are right."""
@@ -185,7 +185,7 @@ def lookup_quality(
         outcomes = []
         for i, query in enumerate(queries):
             found = lookup_rows(snapshot, query, [query], vectors[i:i + 1], terms[i],
-                                langs[i], target, params or SearchParams())
+                                langs[i], target, params or SearchParams(), margin_model)
             if found is None:
                 outcomes.append(LookupOutcome(None, 0.0, False))
                 continue

@@ -180,22 +180,7 @@ class Analyzer:
         return [self.terms(text) for text in texts]
 
     def _latin_terms(self, chunk: str) -> list[str]:
-        if not chunk:
-            return []
-        words = []
-        for word in _LATIN_WORD.findall(chunk):
-            if word in ENGLISH_STOP_WORDS:
-                continue
-            words.append(word.replace(",", "") if _THOUSANDS.match(word) else word)
-        # Also drop words whose stem is a stop word ("it's" → "it").
-        stems: list[str] = self._stemmer().stemWords(words)
-        return [stem for stem in stems if stem not in ENGLISH_STOP_WORDS]
-
-    def _stemmer(self) -> Stemmer.Stemmer:
-        stemmer: Stemmer.Stemmer | None = getattr(self._local, "stemmer", None)
-        if stemmer is None:
-            stemmer = self._local.stemmer = Stemmer.Stemmer("english")
-        return stemmer
+        return _latin_terms(chunk, self._local)
 
     def _ready_tokenizer(self) -> jieba.Tokenizer:
         if self._applied == len(self._user_terms) and self._tokenizer.initialized:
@@ -211,3 +196,34 @@ class Analyzer:
                 )
             self._applied = len(self._user_terms)
         return self._tokenizer
+
+
+_ENGLISH_LOCAL = threading.local()
+
+
+def english_terms(text: str) -> list[str]:
+    """The terms `Analyzer.terms` gives the non-Han text of `text` (Han runs are skipped): the
+    same lower-casing, stop words and stemming, without jieba. Thread-safe."""
+    normal = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
+    return _latin_terms(_HAN_RUN.sub(" ", normal), _ENGLISH_LOCAL)
+
+
+def _latin_terms(chunk: str, local: threading.local) -> list[str]:
+    """Terms of normalised text without Han characters; `local` holds the thread's stemmer."""
+    if not chunk:
+        return []
+    words = []
+    for word in _LATIN_WORD.findall(chunk):
+        if word in ENGLISH_STOP_WORDS:
+            continue
+        words.append(word.replace(",", "") if _THOUSANDS.match(word) else word)
+    # Also drop words whose stem is a stop word ("it's" → "it").
+    stems: list[str] = _stemmer(local).stemWords(words)
+    return [stem for stem in stems if stem not in ENGLISH_STOP_WORDS]
+
+
+def _stemmer(local: threading.local) -> Stemmer.Stemmer:
+    stemmer: Stemmer.Stemmer | None = getattr(local, "stemmer", None)
+    if stemmer is None:
+        stemmer = local.stemmer = Stemmer.Stemmer("english")
+    return stemmer

