@@ -202,8 +202,8 @@ def run_bench(
         systems: list[tuple[str, str, SearchParams]] = [("qiao", "hybrid", params)]
         if baselines:
             systems += [
-                ("bm25", "lexical", replace(params, pivot=False)),
-                ("dense", "dense", replace(params, pivot=False, sentence_weight=0.0)),
+                ("bm25", "lexical", replace(params, pivot=False, gloss=False)),
+                ("dense", "dense", replace(params, pivot=False, sentence_weight=0.0, gloss=False)),
             ]
         row: dict[str, Metrics] = {}
         for system, mode, p in systems:

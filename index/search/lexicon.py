@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import PackageNotFoundError, distribution
@@ -83,6 +83,15 @@ class Lexicon:
         if not known:
             return 0.0
         return (len(english & glossed) / len(english) + matched / known) / 2.0
+
+
+def glossed_terms(lexicon: Lexicon, terms: Sequence[str]) -> list[str]:
+    """Query `terms` (as `Analyzer.terms` gives them) followed by the dictionary's English terms
+    for its Chinese words: what BM25 can match of a Chinese question in English passages."""
+    empty: frozenset[str] = frozenset()
+    glossed = {g for t in dict.fromkeys(terms) if not t.isascii()
+               for g in lexicon.glosses.get(t, empty)}
+    return [*terms, *sorted(glossed)]
 
 
 def parse_cedict(lines: Iterable[str]) -> dict[str, frozenset[str]]:

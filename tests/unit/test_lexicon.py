@@ -7,7 +7,13 @@ import pytest
 from index import Retriever
 from index.indexes.analyze import english_terms
 from index.search import lookup
-from index.search.lexicon import Lexicon, default_lexicon, lexicon_path, parse_cedict
+from index.search.lexicon import (
+    Lexicon,
+    default_lexicon,
+    glossed_terms,
+    lexicon_path,
+    parse_cedict,
+)
 
 CEDICT_LINES = [
     "# CC-CEDICT sample header\n",
@@ -55,6 +61,15 @@ def test_a_translation_agrees_more_than_a_sentence_on_the_same_topic(lexicon: Le
     same_topic = lexicon.chinese_words("地铁预算。")
     assert lexicon.agreement(english, translation) == pytest.approx(1.0)
     assert 0.0 < lexicon.agreement(english, same_topic) < lexicon.agreement(english, translation)
+
+
+def test_glossed_terms_add_the_english_of_chinese_terms_after_them(lexicon: Lexicon) -> None:
+    terms = ["地铁", "2", "开通", "地铁"]
+    glossed = glossed_terms(lexicon, terms)
+    assert glossed[:4] == terms
+    assert set(glossed[4:]) == lexicon.glosses["地铁"] | lexicon.glosses["开通"]
+    assert len(glossed[4:]) == len(set(glossed[4:]))
+    assert glossed_terms(lexicon, ["metro"]) == ["metro"]
 
 
 def test_nothing_to_compare_is_no_agreement(lexicon: Lexicon) -> None:

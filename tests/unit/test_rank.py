@@ -107,6 +107,22 @@ def test_pivot_finds_the_chinese_passage_through_the_english_one(snapshot: Snaps
     assert {row for row, _ in with_pivot} <= {3, 4, 5}
 
 
+def test_a_chinese_query_matches_english_passages_through_dictionary_glosses(
+    snapshot: Snapshot,
+) -> None:
+    # 公园 is "park" in the dictionary, so BM25 finds the English park passage (row 2).
+    glossed = rank(snapshot, unit(7), ["公园"], "zh", "en", mode="lexical")
+    assert [row for row, _ in glossed] == [2]
+    assert rank(snapshot, unit(7), ["公园"], "zh", "en", mode="lexical",
+                params=SearchParams(gloss=False)) == []
+    # In hybrid search it weighs glossed_lexical_weight (the vector points at the ferry).
+    params = SearchParams(pivot=False, glossed_lexical_weight=0.2)
+    hybrid = dict(rank(snapshot, unit(0), ["公园"], "zh", "en", params=params))
+    assert hybrid[0] == pytest.approx(0.8) and hybrid[2] == pytest.approx(0.2)
+    # An English query over Chinese passages is not glossed: nothing matches 'park'.
+    assert rank(snapshot, unit(7), ["park"], "en", "zh", mode="lexical") == []
+
+
 def test_filters_restrict_rows(snapshot: Snapshot) -> None:
     only_en = rank(snapshot, unit(4), [], "zh", "en", mode="dense")
     assert {row for row, _ in only_en} <= {0, 1, 2}
