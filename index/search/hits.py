@@ -21,6 +21,7 @@ from index.search.answer_sentence import (
     sentence_features,
 )
 from index.search.answerable import Evidence, default_answerable_model
+from index.search.lexicon import default_lexicon, translated_terms
 from index.store.segment import sized_sentence_links
 from index.store.snapshot import Snapshot
 
@@ -61,9 +62,14 @@ def sentence_block(
     wanted = {i: t for t in question.weights if (i := segment.postings.term_id(t)) is not None}
     held = [{wanted[i] for i in segment.sentence_terms(s).tolist() if i in wanted}
             for s in range(first, end)]
+    lang = LANGS[int(segment.langs[doc])]
+    cross = lang != question.lang
+    if cross:  # the question's words in translation count as held too
+        lexicon = default_lexicon()
+        held = [h | translated_terms(lexicon, question.weights, t, lang)
+                for h, t in zip(held, texts, strict=True)]
     features = sentence_features(question, texts, (vectors @ query_vector).tolist(), held)
-    return SentenceBlock(spans, texts, vectors, features,
-                         LANGS[int(segment.langs[doc])] != question.lang)
+    return SentenceBlock(spans, texts, vectors, features, cross)
 
 
 def passage_sentences(

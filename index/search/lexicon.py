@@ -97,6 +97,21 @@ class Lexicon:
         return (len(english & glossed) / len(english) + matched / known) / 2.0
 
 
+def translated_terms(lexicon: Lexicon, terms: Iterable[str], sentence: str, lang: str
+                     ) -> set[str]:
+    """The query `terms` (of the other language than `lang`) that `sentence` holds in
+    translation: an English term glossing one of its Chinese words, or a Chinese term one of
+    whose glosses is among its English terms; Latin terms and numbers as themselves."""
+    if lang == "zh":
+        held = set(english_terms(sentence))
+        for word in lexicon.chinese_words(sentence):
+            held.add(word)
+            held.update(lexicon.gloss(word))
+        return {t for t in terms if t in held}
+    english = set(english_terms(sentence))
+    return {t for t in terms if t in english or not lexicon.gloss(t).isdisjoint(english)}
+
+
 def glossed_terms(lexicon: Lexicon, terms: Sequence[str]) -> list[str]:
     """Query `terms` (as `Analyzer.terms` gives them) followed by the dictionary's English terms
     for its Chinese words: what BM25 can match of a Chinese question in English passages."""

@@ -16,6 +16,7 @@ from index.search.lexicon import (
     glossed_terms,
     lexicon_path,
     parse_cedict,
+    translated_terms,
 )
 
 CEDICT_LINES = [
@@ -74,6 +75,18 @@ def test_glossed_terms_add_the_english_of_chinese_terms_after_them(lexicon: Lexi
     assert set(glossed[4:]) == lexicon.gloss("地铁") | lexicon.gloss("开通")
     assert len(glossed[4:]) == len(set(glossed[4:]))
     assert glossed_terms(lexicon, ["metro"]) == ["metro"]
+
+
+def test_a_sentence_holds_the_question_terms_it_translates(lexicon: Lexicon) -> None:
+    english_question = english_terms("When did the metro open in 2024?")
+    assert translated_terms(lexicon, english_question, "地铁2024年开通。", "zh") == set(
+        english_terms("metro open 2024"))
+    assert translated_terms(lexicon, english_question, "预算。", "zh") == set()
+    # A Chinese question over an English sentence: its words whose glosses the sentence has.
+    chinese_question = ["地铁", "预算", "2024"]
+    assert translated_terms(lexicon, chinese_question, "The subway budget in 2024.", "en") == {
+        "地铁", "预算", "2024"}
+    assert translated_terms(lexicon, chinese_question, "The park opened.", "en") == set()
 
 
 def test_nothing_to_compare_is_no_agreement(lexicon: Lexicon) -> None:
