@@ -49,7 +49,7 @@ CHINESE_STOP_WORDS = frozenset({
 
 # Han ideographs (BMP blocks, compatibility block, supplementary planes) plus 〇. Finding the
 # runs is all the regex does; jieba does the segmenting.
-_HAN_RUN = re.compile("[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
+HAN_RUN = re.compile("[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
 # jieba's HMM guesses words missing from the dictionary, but the guess depends on context, so
 # the same name can segment differently in a query and a passage. Without it unknown names fall
 # apart into single characters, which still match; on XQuAD zh (BM25 alone, paragraphs) hit@1
@@ -76,7 +76,7 @@ class UserTerm:
 
 def _user_term(word: str, freq: int | None, tag: str | None, where: str) -> UserTerm:
     word = unicodedata.normalize("NFKC", word.strip())
-    if not _HAN_RUN.fullmatch(word):
+    if not HAN_RUN.fullmatch(word):
         # Only Han runs reach jieba; a term with Latin letters or spaces would silently never match.
         raise QiaoError(
             f"{where}: {word!r} is not made only of Chinese characters; only Chinese terms need "
@@ -164,7 +164,7 @@ class Analyzer:
         normal = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
         out: list[str] = []
         position = 0
-        for run in _HAN_RUN.finditer(normal):
+        for run in HAN_RUN.finditer(normal):
             out.extend(self._latin_terms(normal[position : run.start()]))
             out.extend(
                 word
@@ -205,7 +205,7 @@ def english_terms(text: str) -> list[str]:
     """The terms `Analyzer.terms` gives the non-Han text of `text` (Han runs are skipped): the
     same lower-casing, stop words and stemming, without jieba. Thread-safe."""
     normal = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
-    return _latin_terms(_HAN_RUN.sub(" ", normal), _ENGLISH_LOCAL)
+    return _latin_terms(HAN_RUN.sub(" ", normal), _ENGLISH_LOCAL)
 
 
 def _latin_terms(chunk: str, local: threading.local) -> list[str]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from platformdirs import user_cache_path
 
 from index.files import write_atomic
-from index.indexes.analyze import english_terms
+from index.indexes.analyze import HAN_RUN, english_terms
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ LONGEST_WORD = 4
 LEXICON_FORMAT = 1
 _TABLE_HEADER = "#qiao-lexicon"
 _NOTHING: frozenset[str] = frozenset()
-_HAN_RUN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 # Asides in parentheses ("(literary)") and the pinyin of cross-references ("[Zhong1 guo2]").
 _ASIDES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 # Glosses that point elsewhere or describe use rather than meaning.
@@ -64,7 +63,7 @@ class Lexicon:
     def chinese_words(self, text: str) -> frozenset[str]:
         """The headwords found in `text` (see the module docstring), and its Latin terms."""
         words = set(english_terms(text))
-        for run in _HAN_RUN.findall(text):
+        for run in HAN_RUN.findall(text):
             covered = [False] * len(run)
             for size in range(LONGEST_WORD, 1, -1):
                 for i in range(len(run) - size + 1):
