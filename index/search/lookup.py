@@ -62,8 +62,8 @@ ZH_CHARS_PER_EN_CHAR = 0.34
 LENGTH_WEIGHT = 0.02
 # How much full dictionary agreement (index.search.lexicon) adds to the cosine. Lookup@1
 # through search alone on parallel-dev, en→zh / zh→en, without → with (0.15): zh-CN 0.935 →
-# 0.960 / 0.952 → 0.969, zh-TW 0.925 → 0.960 / 0.981 → 0.982; any weight from 0.1 to 0.2 is
-# within 0.002 of these.
+# 0.960 / 0.952 → 0.971, zh-TW 0.925 → 0.960 / 0.981 → 0.981; in a prototype any weight from
+# 0.1 to 0.2 was within 0.002 of the best.
 LEXICON_WEIGHT = 0.15
 # Fitted on zh-CN lookups through search, both directions (`scripts/eval_parallel.py
 # --fit-margin`); on zh-TW its Brier score is 0.028 / 0.012 (en→zh / zh→en), the curve of the
