@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
+from logistic import fit_logistic  # a sibling script: the shared logistic fit
 
 from index import (
     SEARCH_MODEL,
@@ -73,16 +73,8 @@ def margins(outcomes: list[LookupOutcome]) -> tuple[np.ndarray, np.ndarray]:
     return np.log(confidence / (1 - confidence)), np.array([o.right for o in searched])
 
 
-def _loss(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    z = w[0] * x + w[1]
-    p = 1 / (1 + np.exp(-z))
-    loss = float(np.sum(np.logaddexp(0, z) - y * z))
-    return loss, np.array([np.sum((p - y) * x), np.sum(p - y)])
-
-
 def fit_margin(x: np.ndarray, y: np.ndarray) -> MarginModel:
-    w = minimize(_loss, np.array([1.0, 0.0]), args=(x, y.astype(np.float64)), jac=True,
-                 method="L-BFGS-B").x
+    w = fit_logistic(np.column_stack([x, np.ones_like(x)]), y.astype(np.float64))
     return MarginModel(slope=round(float(w[0]), 1), midpoint=round(float(-w[1] / w[0]), 3))
 
 

@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize  # type: ignore[import-untyped]
+from logistic import fit_logistic  # a sibling script: the shared logistic fit
 
 from index import (
     ANSWERABLE_MODEL_FILE,
@@ -50,14 +50,6 @@ def _matrix(examples: Sequence[AbstentionExample]) -> tuple[np.ndarray, np.ndarr
     return x, np.array([e.answerable for e in examples], np.float64)
 
 
-def _loss(w: np.ndarray, x: np.ndarray, y: np.ndarray, l2: float) -> tuple[float, np.ndarray]:
-    z = x @ w
-    p = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
-    eps = 1e-12
-    loss = -float(np.sum(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))) + l2 * (w @ w)
-    return loss, x.T @ (p - y) + 2 * l2 * w
-
-
 def _threshold(p: np.ndarray, answered: float) -> float:
     """The highest probability that keeps `answered` of these (answerable) questions."""
     kept = np.sort(p)
@@ -67,8 +59,7 @@ def _threshold(p: np.ndarray, answered: float) -> float:
 def fit(examples: Sequence[AbstentionExample], answered: float, l2: float, model_id: str
         ) -> AnswerableModel:
     x, y = _matrix(examples)
-    w = minimize(_loss, np.zeros(x.shape[1]), args=(x, y, l2), jac=True,
-                 method="L-BFGS-B").x
+    w = fit_logistic(x, y, l2)
     model = AnswerableModel(tuple(float(v) for v in w), 0.0, 0.0, model_id)
     p = np.array([model.probability(e.evidence) if e.evidence else 0.0 for e in examples])
     cross = np.array([bool(e.evidence and e.evidence.cross) for e in examples])
